@@ -1,0 +1,185 @@
+"""The backup catalog, schedules and export jobs.
+
+The catalog mirrors what the backup storage holds: every archive is
+self-describing, so the catalog can be rebuilt from the storage after a
+disaster (see docs/archive-format.md).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+BACKUP_DATA_TYPES = ("messages", "conversations", "call_history", "media_files")
+
+
+def new_backup_id() -> str:
+    """Return a sortable, unguessable id such as ``backup_20261126T072038_1a2b3c4d``."""
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
+    return f"backup_{stamp}_{secrets.token_hex(4)}"
+
+
+def all_backup_data_types() -> list[str]:
+    return list(BACKUP_DATA_TYPES)
+
+
+class Backup(models.Model):
+    class Kind(models.TextChoices):
+        FULL = "full", "Full"
+        INCREMENTAL = "incremental", "Incremental"
+
+    class Scope(models.TextChoices):
+        SYSTEM = "system", "System"
+        USER = "user", "User"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    id = models.CharField(primary_key=True, max_length=64, default=new_backup_id)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="backups",
+        help_text="The user whose data a user-scope backup holds.",
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    data_types = models.JSONField(default=all_backup_data_types)
+    watermark = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    raw_bytes = models.PositiveBigIntegerField(default=0)
+    compressed_bytes = models.PositiveBigIntegerField(default=0)
+    stored_bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    storage = models.CharField(max_length=32, default="backups")
+    object_key = models.CharField(max_length=255, blank=True)
+    key_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verify_ok = models.BooleanField(null=True, blank=True)
+    verify_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("run_backup", "Can create backups"),
+            ("verify_backup", "Can verify backups"),
+            ("restore_backup", "Can restore backups"),
+            ("expire_backup", "Can expire backups"),
+            ("rotate_keys", "Can rotate backup keys"),
+            ("export_data", "Can export users' data"),
+        ]
+        indexes = [models.Index(fields=["scope", "owner", "status", "created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(scope="system", owner__isnull=True)
+                | models.Q(scope="user"),
+                name="backup_system_scope_has_no_owner",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="full", parent__isnull=True)
+                | models.Q(kind="incremental", parent__isnull=False),
+                name="backup_incremental_has_parent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class BackupSchedule(models.Model):
+    """The brief's named backup schedule; runs through a django-q2 Schedule."""
+
+    name = models.CharField(max_length=100, unique=True)
+    interval = models.DurationField()
+    data_types = models.JSONField(default=all_backup_data_types)
+    backup_config = models.JSONField(default=dict, blank=True)
+    incremental = models.BooleanField(default=False)
+    enabled = models.BooleanField(default=True)
+    q_schedule_id = models.BigIntegerField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_backup = models.ForeignKey(
+        Backup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ExportJob(models.Model):
+    """One user's data export: requested, produced by a worker, downloaded."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exports"
+    )
+    format = models.CharField(max_length=10)
+    data_types = models.JSONField(default=all_backup_data_types)
+    include_metadata = models.BooleanField(default=True)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    progress = models.PositiveSmallIntegerField(default=0)
+    files = models.JSONField(default=list, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    backup = models.ForeignKey(
+        Backup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.format} export {self.pk} of user {self.user_id}"

@@ -1,0 +1,81 @@
+"""Database triggers that write a ``Tombstone`` for every deleted row.
+
+The engine differences live here and nowhere else. Triggers, unlike signals,
+see every delete: the ORM, cascades, bulk and raw SQL. On PostgreSQL one
+statement-level trigger per table copies the whole set of deleted rows at once
+(a transition table), so deleting a million rows costs one INSERT ... SELECT.
+"""
+
+from __future__ import annotations
+
+# table -> (model label, column naming the row's owner)
+TRACKED_TABLES: dict[str, tuple[str, str]] = {
+    "messaging_conversation": ("messaging.conversation", "created_by_id"),
+    "messaging_participant": ("messaging.participant", "user_id"),
+    "messaging_message": ("messaging.message", "sender_id"),
+    "messaging_callrecord": ("messaging.callrecord", "caller_id"),
+    "messaging_mediafile": ("messaging.mediafile", "owner_id"),
+}
+
+
+def install_tombstone_triggers(schema_editor) -> None:
+    """Create the delete triggers for the connection's engine."""
+    for statement in _statements(schema_editor.connection.vendor, create=True):
+        schema_editor.execute(statement)
+
+
+def remove_tombstone_triggers(schema_editor) -> None:
+    """Drop the delete triggers."""
+    for statement in _statements(schema_editor.connection.vendor, create=False):
+        schema_editor.execute(statement)
+
+
+def _statements(vendor: str, *, create: bool) -> list[str]:
+    builders = {"postgresql": _postgresql, "sqlite": _sqlite}
+    if vendor not in builders:
+        raise NotImplementedError(f"no tombstone triggers for {vendor}")
+    statements = []
+    for table, (label, owner) in TRACKED_TABLES.items():
+        statements.extend(builders[vendor](table, label, owner, create=create))
+    return statements
+
+
+def _postgresql(table: str, label: str, owner: str, *, create: bool) -> list[str]:
+    function = f"{table}_tombstone"
+    if not create:
+        return [
+            f"DROP TRIGGER IF EXISTS {function} ON {table}",
+            f"DROP FUNCTION IF EXISTS {function}()",
+        ]
+    return [
+        f"""
+        CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $$
+        BEGIN
+            INSERT INTO messaging_tombstone (model, object_id, owner_id, deleted_at)
+            SELECT '{label}', id, {owner}, now() FROM deleted_rows;
+            RETURN NULL;
+        END
+        $$ LANGUAGE plpgsql
+        """,
+        f"""
+        CREATE TRIGGER {function} AFTER DELETE ON {table}
+        REFERENCING OLD TABLE AS deleted_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION {function}()
+        """,
+    ]
+
+
+def _sqlite(table: str, label: str, owner: str, *, create: bool) -> list[str]:
+    trigger = f"{table}_tombstone"
+    if not create:
+        return [f"DROP TRIGGER IF EXISTS {trigger}"]
+    return [
+        f"""
+        CREATE TRIGGER IF NOT EXISTS {trigger} AFTER DELETE ON {table}
+        FOR EACH ROW BEGIN
+            INSERT INTO messaging_tombstone (model, object_id, owner_id, deleted_at)
+            VALUES ('{label}', OLD.id, OLD.{owner},
+                    strftime('%Y-%m-%d %H:%M:%f', 'now'));
+        END
+        """,
+    ]

@@ -1,0 +1,64 @@
+"""Disaster-recovery plans and their runs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class RecoveryPlan(models.Model):
+    """A named, ordered list of recovery steps."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    steps = models.JSONField(default=list)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        permissions = [("run_recovery", "Can run disaster-recovery plans")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RecoveryRun(models.Model):
+    """One execution of a plan (or a plain restore), step by step."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+
+    plan = models.ForeignKey(
+        RecoveryPlan, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="runs",
+    )
+    backup_id = models.CharField(max_length=64)
+    pre_restore_backup_id = models.CharField(max_length=64, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    steps = models.JSONField(default=list, blank=True)
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Recovery run {self.pk} of {self.backup_id}"

@@ -1,0 +1,104 @@
+"""The three staff roles of DESIGN.md, as Django groups with fixed permissions.
+
+``ROLE_PERMISSIONS`` is the single source: the data migration and every later
+``migrate`` (through ``sync_roles_after_migrate``) make the groups match it, so
+a permission added by a later migration reaches its role without more code.
+End users are not staff and belong to no role.
+"""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger(__name__)
+
+BACKUP_VIEWER = "Backup viewer"
+BACKUP_OPERATOR = "Backup operator"
+RECOVERY_ADMIN = "Recovery admin"
+ROLES = (BACKUP_VIEWER, BACKUP_OPERATOR, RECOVERY_ADMIN)
+
+_VIEWER = {
+    "talowa_admin.view_dashboard",
+    "talowa_admin.view_systemsettings",
+    "backups.view_backup",
+    "backups.view_backupschedule",
+    "backups.view_exportjob",
+    "recovery.view_recoveryplan",
+    "recovery.view_recoveryrun",
+    "retention.view_retentionpolicy",
+    "django_q.view_schedule",
+    "django_q.view_success",
+    "django_q.view_failure",
+}
+_OPERATOR = _VIEWER | {
+    "backups.run_backup",
+    "backups.verify_backup",
+    "backups.export_data",
+    "backups.add_backupschedule",
+    "backups.change_backupschedule",
+    "backups.delete_backupschedule",
+    "talowa_admin.view_auditevent",
+    "auth.view_user",
+}
+_RECOVERY = _OPERATOR | {
+    "backups.restore_backup",
+    "backups.expire_backup",
+    "backups.delete_backup",
+    "backups.rotate_keys",
+    "recovery.add_recoveryplan",
+    "recovery.change_recoveryplan",
+    "recovery.run_recovery",
+    "retention.manage_legal_hold",
+    "retention.view_legalhold",
+    "retention.add_retentionpolicy",
+    "retention.change_retentionpolicy",
+    "talowa_admin.change_systemsettings",
+    "messaging.view_conversation",
+    "messaging.view_participant",
+    "messaging.view_message",
+    "messaging.view_callrecord",
+    "messaging.view_mediafile",
+    "messaging.view_tombstone",
+}
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    BACKUP_VIEWER: frozenset(_VIEWER),
+    BACKUP_OPERATOR: frozenset(_OPERATOR),
+    RECOVERY_ADMIN: frozenset(_RECOVERY),
+}
+
+
+def sync_roles(apps) -> None:
+    """Create the role groups and give each exactly its listed permissions.
+
+    Permissions that do not exist yet (their model arrives in a later
+    migration) are skipped; the next ``migrate`` adds them.
+    """
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    for role, wanted in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        found = []
+        for label in sorted(wanted):
+            app_label, codename = label.split(".", 1)
+            perm = permission_model.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if perm is not None:
+                found.append(perm)
+        group.permissions.set(found)
+
+
+def sync_roles_after_migrate(sender, *, apps=None, using="default", **kwargs) -> None:
+    """Re-sync the groups once ``migrate`` has created new permissions."""
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    for config in global_apps.get_app_configs():
+        create_permissions(config, verbosity=0, using=using)
+    sync_roles(global_apps)
+
+
+def roles_of(user) -> list[str]:
+    """Return the role names a user holds, in DESIGN.md's order."""
+    names = set(user.groups.values_list("name", flat=True))
+    return [role for role in ROLES if role in names]

@@ -1,0 +1,91 @@
+"""The brief's integration facade (``BackupRecoveryIntegrationService``).
+
+The top layer of the project: it calls the apps' services and never the other
+way round. Each function keeps the brief's name and keyword arguments.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from talowa_admin.audit import record_audit_event
+from talowa_admin.models import SystemSettings
+
+_SETTING_NAMES = (
+    "default_backup_interval",
+    "default_retention_periods",
+    "enable_automatic_cleanup",
+    "max_backups_per_user",
+    "max_storage_per_user",
+)
+
+
+def configure_system_settings(
+    *,
+    default_backup_interval: timedelta | None = None,
+    default_retention_periods: dict[str, int] | None = None,
+    enable_automatic_cleanup: bool | None = None,
+    max_backups_per_user: int | None = None,
+    max_storage_per_user: int | None = None,
+    actor: Any = None,
+    request: Any = None,
+) -> SystemSettings:
+    """Change the system-wide settings; arguments left as None keep their value.
+
+    Retention periods are merged into the current ones, so passing only
+    ``{"messages": ...}``-style subsets is enough. Raises ``ValidationError``
+    with every invalid field and changes nothing in that case.
+    """
+    given = {
+        "default_backup_interval": default_backup_interval,
+        "default_retention_periods": default_retention_periods,
+        "enable_automatic_cleanup": enable_automatic_cleanup,
+        "max_backups_per_user": max_backups_per_user,
+        "max_storage_per_user": max_storage_per_user,
+    }
+    changes = {name: value for name, value in given.items() if value is not None}
+    with transaction.atomic():
+        current = SystemSettings.objects.select_for_update().filter(id=1).first()
+        current = current or SystemSettings.load()
+        before = {name: getattr(current, name) for name in _SETTING_NAMES}
+        if "default_retention_periods" in changes:
+            _check_mapping(changes["default_retention_periods"])
+            changes["default_retention_periods"] = {
+                **current.default_retention_periods,
+                **changes["default_retention_periods"],
+            }
+        for name, value in changes.items():
+            setattr(current, name, value)
+        current.full_clean()
+        if _is_user(actor):
+            current.updated_by = actor
+        current.save()
+    changed = {
+        name: {"from": before[name], "to": getattr(current, name)}
+        for name in _SETTING_NAMES
+        if before[name] != getattr(current, name)
+    }
+    if changed:
+        record_audit_event(
+            actor=actor,
+            action="settings.change",
+            target=current,
+            details={"changed": changed},
+            request=request,
+        )
+    return current
+
+
+def _check_mapping(value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError(
+            {"default_retention_periods": "Give a mapping of data type to days."}
+        )
+
+
+def _is_user(actor: Any) -> bool:
+    return hasattr(actor, "get_username")

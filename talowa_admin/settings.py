@@ -1,0 +1,256 @@
+"""Settings for TALOWA Admin, read from the environment (see README.md).
+
+Every variable has a working default for development. ``TALOWA_ENV=production``
+turns DEBUG off, secures cookies, and refuses to start without ``SECRET_KEY``
+and ``TALOWA_BACKUP_KEYS``. Malformed values become system check errors
+(``talowa_admin.checks``) rather than crashes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from talowa_admin.env import Environment, Problem, parse_database_url, sqlite_database
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+ENV = Environment()
+
+TALOWA_ENV = ENV.choice(
+    "TALOWA_ENV", ("development", "production"), "development", check_id="talowa.E001"
+)
+PRODUCTION = TALOWA_ENV == "production"
+
+TALOWA_DATA_DIR = Path(ENV.str("TALOWA_DATA_DIR", str(BASE_DIR / "var")))
+if not TALOWA_DATA_DIR.is_absolute():
+    TALOWA_DATA_DIR = BASE_DIR / TALOWA_DATA_DIR
+
+DEBUG = not PRODUCTION and ENV.bool("TALOWA_DEBUG", True, check_id="talowa.E002")
+
+SECRET_KEY = ENV.str("SECRET_KEY")
+if not SECRET_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Production refuses to start without it: set "
+            "SECRET_KEY to a long random string (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))')."
+        )
+    SECRET_KEY = "django-insecure-talowa-development-only"  # noqa: S105
+SECRET_KEY_FALLBACKS = ENV.list("SECRET_KEY_FALLBACKS", [])
+
+ALLOWED_HOSTS = ENV.list(
+    "ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"]
+)
+CSRF_TRUSTED_ORIGINS = ENV.list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "talowa_admin.apps.TalowaAdminSiteConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_q",
+    "talowa_admin.apps.TalowaAdminConfig",
+    "messaging",
+    "backups",
+    "retention",
+    "recovery",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "talowa_admin.urls"
+WSGI_APPLICATION = "talowa_admin.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------
+_database_url = ENV.str("DATABASE_URL")
+try:
+    _default_db = (
+        parse_database_url(_database_url, base_dir=BASE_DIR)
+        if _database_url
+        else sqlite_database(TALOWA_DATA_DIR / "talowa.sqlite3")
+    )
+except ValueError as exc:
+    ENV.problems.append(Problem(
+        "talowa.E003",
+        f"DATABASE_URL is not usable: {exc}.",
+        "Use sqlite:///path/to/file.db or postgres://user:password@host:5432/name.",
+    ))
+    _default_db = sqlite_database(TALOWA_DATA_DIR / "talowa.sqlite3")
+DATABASES = {"default": _default_db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Backups ---------------------------------------------------------------
+TALOWA_BACKUP_KEYS: list[tuple[str, bytes]] = []
+_backup_keys = ENV.str("TALOWA_BACKUP_KEYS")
+if _backup_keys:
+    from backups.keyring import parse_backup_keys
+
+    try:
+        TALOWA_BACKUP_KEYS = parse_backup_keys(_backup_keys)
+    except ValueError as exc:
+        ENV.problems.append(Problem(
+            "talowa.E004",
+            f"TALOWA_BACKUP_KEYS is not usable: {exc}.",
+            "Use id:base64key,id2:base64key with 32-byte keys (first is primary); "
+            "the README shows how to generate one.",
+        ))
+if PRODUCTION and not TALOWA_BACKUP_KEYS:
+    raise ImproperlyConfigured(
+        "TALOWA_BACKUP_KEYS is not set (or not valid). Production refuses to start "
+        "without a backup key: set TALOWA_BACKUP_KEYS=id:base64key with a 32-byte "
+        "key, for example from python -c 'import base64, os; "
+        "print(\"k1:\" + base64.b64encode(os.urandom(32)).decode())'."
+    )
+del _backup_keys
+
+TALOWA_BACKUP_STORAGE = ENV.choice(
+    "TALOWA_BACKUP_STORAGE", ("file", "s3"), "file", check_id="talowa.E005"
+)
+if TALOWA_BACKUP_STORAGE == "s3":
+    _backup_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ENV.str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": ENV.str("AWS_S3_ENDPOINT_URL") or None,
+            "access_key": ENV.str("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": ENV.str("AWS_SECRET_ACCESS_KEY") or None,
+            "region_name": ENV.str("AWS_S3_REGION_NAME") or None,
+            "addressing_style": ENV.str("AWS_S3_ADDRESSING_STYLE", "path"),
+            "location": ENV.str("AWS_LOCATION", "backups"),
+            "default_acl": None,
+            "file_overwrite": True,
+            "querystring_auth": False,
+        },
+    }
+    if not _backup_storage["OPTIONS"]["bucket_name"]:
+        ENV.problems.append(Problem(
+            "talowa.E006",
+            "TALOWA_BACKUP_STORAGE=s3 but AWS_STORAGE_BUCKET_NAME is not set.",
+            "Set AWS_STORAGE_BUCKET_NAME (and AWS_S3_ENDPOINT_URL for a store "
+            "other than Amazon S3).",
+        ))
+else:
+    _backup_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": TALOWA_DATA_DIR / "backups"},
+    }
+
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": TALOWA_DATA_DIR / "files"},
+    },
+    "media": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": TALOWA_DATA_DIR / "media"},
+    },
+    "exports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": TALOWA_DATA_DIR / "exports"},
+    },
+    "backups": _backup_storage,
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        ),
+    },
+}
+
+# --- Workers (django-q2) ---------------------------------------------------
+REDIS_URL = ENV.str("REDIS_URL")
+Q_CLUSTER = {
+    "name": "talowa",
+    "workers": ENV.int("TALOWA_WORKERS", 2, minimum=1, maximum=64,
+                       check_id="talowa.E007"),
+    "timeout": 6 * 3600,
+    "retry": 6 * 3600 + 600,
+    "max_attempts": 1,
+    "catch_up": False,
+    "ack_failures": True,
+    "label": "Tasks",
+    **({"redis": REDIS_URL} if REDIS_URL else {"orm": "default"}),
+}
+
+# --- Authentication and security ------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "me"
+LOGOUT_REDIRECT_URL = "login"
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = ENV.bool("SECURE_SSL_REDIRECT", True, check_id="talowa.E008")
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Internationalisation and static files ---------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = ENV.str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = TALOWA_DATA_DIR / "static"
+
+# --- Logging (secrets never reach a log line: see STYLE.md) ----------------
+LOG_LEVEL = ENV.choice(
+    "TALOWA_LOG_LEVEL", ("debug", "info", "warning", "error"), "info",
+    check_id="talowa.E009",
+).upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        name: {"level": LOG_LEVEL}
+        for name in ("talowa_admin", "messaging", "backups", "retention", "recovery")
+    }
+    | {"werkzeug": {"level": "ERROR"}, "django_q": {"level": "WARNING"}},
+}
+
+TALOWA_CONFIG_PROBLEMS = ENV.problems
