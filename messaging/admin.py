@@ -54,8 +54,16 @@ class ParticipantAdmin(ReadOnlyAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
-    list_display = ("id", "kind", "sender", "conversation", "short_body",
-                    "created_at", "is_edited", "is_deleted")
+    list_display = (
+        "id",
+        "kind",
+        "sender",
+        "conversation",
+        "short_body",
+        "created_at",
+        "is_edited",
+        "is_deleted",
+    )
     list_filter = ("kind", "is_edited", "is_deleted", "created_at")
     search_fields = ("body", "sender__username", "=conversation__id")
     list_select_related = ("sender", "conversation")
@@ -70,8 +78,15 @@ class MessageAdmin(ReadOnlyAdmin):
 
 @admin.register(CallRecord)
 class CallRecordAdmin(ReadOnlyAdmin):
-    list_display = ("id", "caller", "callee", "media", "status", "started_at",
-                    "duration_seconds")
+    list_display = (
+        "id",
+        "caller",
+        "callee",
+        "media",
+        "status",
+        "started_at",
+        "duration_seconds",
+    )
     list_filter = ("status", "media", "started_at")
     search_fields = ("caller__username", "callee__username")
     list_select_related = ("caller", "callee")

@@ -34,7 +34,10 @@ class RecoveryRun(models.Model):
         ROLLED_BACK = "rolled_back", "Rolled back"
 
     plan = models.ForeignKey(
-        RecoveryPlan, null=True, blank=True, on_delete=models.SET_NULL,
+        RecoveryPlan,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="runs",
     )
     backup_id = models.CharField(max_length=64)

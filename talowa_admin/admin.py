@@ -25,8 +25,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("id", "created_at", "actor_label", "action", "target_type",
-                    "target_id", "source_address")
+    list_display = (
+        "id",
+        "created_at",
+        "actor_label",
+        "action",
+        "target_type",
+        "target_id",
+        "source_address",
+    )
     list_filter = ("action", "created_at", "target_type")
     search_fields = ("actor_label", "action", "target_id")
     date_hierarchy = "created_at"
@@ -37,9 +44,15 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 @admin.register(SystemSettings)
 class SystemSettingsAdmin(admin.ModelAdmin):
-    fields = ("default_backup_interval", "default_retention_periods",
-              "enable_automatic_cleanup", "max_backups_per_user",
-              "max_storage_per_user", "updated_at", "updated_by")
+    fields = (
+        "default_backup_interval",
+        "default_retention_periods",
+        "enable_automatic_cleanup",
+        "max_backups_per_user",
+        "max_storage_per_user",
+        "updated_at",
+        "updated_by",
+    )
     readonly_fields = ("updated_at", "updated_by")
 
     def has_add_permission(self, request) -> bool:

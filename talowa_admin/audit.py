@@ -8,7 +8,8 @@ Invariants:
   ``SECRET_KEY_FALLBACKS``). Editing, deleting or inserting a row anywhere,
   even by raw SQL, breaks the chain at that row; without the key a forger
   cannot extend it. ``AuditChainHead`` records the newest entry, so deleting
-  the newest rows is caught too.
+  the newest rows is caught too. The actor's name is hashed, not the link to
+  the account, which is cleared when the account is deleted.
 - Writers are serialised by locking the head row inside a transaction: write
   audit entries outside long transactions, or they wait for them.
 """
@@ -19,8 +20,8 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import UTC
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from django.conf import settings
@@ -75,8 +76,9 @@ def record_audit_event(
         head.last_event_id = event.id
         head.last_hash = event.entry_hash
         head.save(update_fields=["last_event_id", "last_hash"])
-    logger.info("audit %s by %s on %s %s", action, event.actor_label,
-                target_type, target_id)
+    logger.info(
+        "audit %s by %s on %s %s", action, event.actor_label, target_type, target_id
+    )
     return event
 
 
@@ -125,8 +127,9 @@ def _check_entry(
         return f"entry {expected_id} is missing (the next entry is {event.id})"
     if event.previous_hash != expected_previous:
         return "its previous-hash does not match the entry before it"
-    if not any(hmac.compare_digest(_entry_hash(k, event), event.entry_hash)
-               for k in keys):
+    if not any(
+        hmac.compare_digest(_entry_hash(k, event), event.entry_hash) for k in keys
+    ):
         return "its contents do not match its hash: the entry was altered or forged"
     return ""
 
@@ -135,7 +138,6 @@ def _entry_hash(key: bytes, event: AuditEvent) -> str:
     fields = {
         "id": event.id,
         "created_at": event.created_at.astimezone(UTC).isoformat(),
-        "actor_id": event.actor_id,
         "actor_label": event.actor_label,
         "action": event.action,
         "target_type": event.target_type,

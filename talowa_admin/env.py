@@ -33,21 +33,25 @@ class Environment:
     def str(self, name: str, default: str = "") -> str:
         return self.values.get(name, "").strip() or default
 
-    def choice(self, name: str, choices: tuple[str, ...], default: str, *,
-               check_id: str) -> str:
+    def choice(
+        self, name: str, choices: tuple[str, ...], default: str, *, check_id: str
+    ) -> str:
         value = self.str(name, default).lower()
         if value not in choices:
-            self.problems.append(Problem(
-                check_id,
-                f"{name}={value!r} is not one of {', '.join(choices)}.",
-                f"Set {name} to one of {', '.join(choices)}, or unset it "
-                f"for the default ({default}).",
-            ))
+            self.problems.append(
+                Problem(
+                    check_id,
+                    f"{name}={value!r} is not one of {', '.join(choices)}.",
+                    f"Set {name} to one of {', '.join(choices)}, or unset it "
+                    f"for the default ({default}).",
+                )
+            )
             return default
         return value
 
-    def int(self, name: str, default: int, *, minimum: int, maximum: int,
-            check_id: str) -> int:
+    def int(
+        self, name: str, default: int, *, minimum: int, maximum: int, check_id: str
+    ) -> int:
         raw = self.str(name)
         if not raw:
             return default
@@ -56,12 +60,15 @@ class Environment:
         except ValueError:
             value = None
         if value is None or not minimum <= value <= maximum:
-            self.problems.append(Problem(
-                check_id,
-                f"{name}={raw!r} is not a whole number from {minimum} to {maximum}.",
-                f"Set {name} to a number in that range, or unset it for the "
-                f"default ({default}).",
-            ))
+            self.problems.append(
+                Problem(
+                    check_id,
+                    f"{name}={raw!r} is not a whole number "
+                    f"from {minimum} to {maximum}.",
+                    f"Set {name} to a number in that range, or unset it for the "
+                    f"default ({default}).",
+                )
+            )
             return default
         return value
 
@@ -79,11 +86,13 @@ class Environment:
             return True
         if raw in {"0", "false", "no", "off"}:
             return False
-        self.problems.append(Problem(
-            check_id,
-            f"{name}={raw!r} is not a boolean.",
-            f"Set {name} to true or false.",
-        ))
+        self.problems.append(
+            Problem(
+                check_id,
+                f"{name}={raw!r} is not a boolean.",
+                f"Set {name} to true or false.",
+            )
+        )
         return default
 
 
@@ -92,7 +101,8 @@ def parse_database_url(url: str, *, base_dir: Path) -> dict:
 
     Supported: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``
     and ``postgres://user:password@host:port/name?option=value`` (also
-    ``postgresql://``). Relative SQLite paths are relative to ``base_dir``. Raises ``ValueError`` with a message free of passwords.
+    ``postgresql://``). Relative SQLite paths are relative to ``base_dir``.
+    Raises ``ValueError`` with a message free of passwords.
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()

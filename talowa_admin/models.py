@@ -96,9 +96,7 @@ def validate_retention_periods(value: object) -> None:
 
 def validate_backup_interval(value: timedelta) -> None:
     if not timedelta(minutes=15) <= value <= timedelta(days=31):
-        raise ValidationError(
-            "The backup interval must be from 15 minutes to 31 days."
-        )
+        raise ValidationError("The backup interval must be from 15 minutes to 31 days.")
 
 
 class SystemSettings(models.Model):

@@ -62,7 +62,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -70,6 +69,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+if PRODUCTION:
+    # Serves collected static files; development uses runserver's own.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "talowa_admin.urls"
 WSGI_APPLICATION = "talowa_admin.wsgi.application"
@@ -98,11 +101,13 @@ try:
         else sqlite_database(TALOWA_DATA_DIR / "talowa.sqlite3")
     )
 except ValueError as exc:
-    ENV.problems.append(Problem(
-        "talowa.E003",
-        f"DATABASE_URL is not usable: {exc}.",
-        "Use sqlite:///path/to/file.db or postgres://user:password@host:5432/name.",
-    ))
+    ENV.problems.append(
+        Problem(
+            "talowa.E003",
+            f"DATABASE_URL is not usable: {exc}.",
+            "Use sqlite:///path/to/file.db or postgres://user:password@host:5432/name.",
+        )
+    )
     _default_db = sqlite_database(TALOWA_DATA_DIR / "talowa.sqlite3")
 DATABASES = {"default": _default_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -116,18 +121,20 @@ if _backup_keys:
     try:
         TALOWA_BACKUP_KEYS = parse_backup_keys(_backup_keys)
     except ValueError as exc:
-        ENV.problems.append(Problem(
-            "talowa.E004",
-            f"TALOWA_BACKUP_KEYS is not usable: {exc}.",
-            "Use id:base64key,id2:base64key with 32-byte keys (first is primary); "
-            "the README shows how to generate one.",
-        ))
+        ENV.problems.append(
+            Problem(
+                "talowa.E004",
+                f"TALOWA_BACKUP_KEYS is not usable: {exc}.",
+                "Use id:base64key,id2:base64key with 32-byte keys (first is primary); "
+                "the README shows how to generate one.",
+            )
+        )
 if PRODUCTION and not TALOWA_BACKUP_KEYS:
     raise ImproperlyConfigured(
         "TALOWA_BACKUP_KEYS is not set (or not valid). Production refuses to start "
         "without a backup key: set TALOWA_BACKUP_KEYS=id:base64key with a 32-byte "
         "key, for example from python -c 'import base64, os; "
-        "print(\"k1:\" + base64.b64encode(os.urandom(32)).decode())'."
+        'print("k1:" + base64.b64encode(os.urandom(32)).decode())\'.'
     )
 del _backup_keys
 
@@ -151,12 +158,14 @@ if TALOWA_BACKUP_STORAGE == "s3":
         },
     }
     if not _backup_storage["OPTIONS"]["bucket_name"]:
-        ENV.problems.append(Problem(
-            "talowa.E006",
-            "TALOWA_BACKUP_STORAGE=s3 but AWS_STORAGE_BUCKET_NAME is not set.",
-            "Set AWS_STORAGE_BUCKET_NAME (and AWS_S3_ENDPOINT_URL for a store "
-            "other than Amazon S3).",
-        ))
+        ENV.problems.append(
+            Problem(
+                "talowa.E006",
+                "TALOWA_BACKUP_STORAGE=s3 but AWS_STORAGE_BUCKET_NAME is not set.",
+                "Set AWS_STORAGE_BUCKET_NAME (and AWS_S3_ENDPOINT_URL for a store "
+                "other than Amazon S3).",
+            )
+        )
 else:
     _backup_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -190,8 +199,9 @@ STORAGES = {
 REDIS_URL = ENV.str("REDIS_URL")
 Q_CLUSTER = {
     "name": "talowa",
-    "workers": ENV.int("TALOWA_WORKERS", 2, minimum=1, maximum=64,
-                       check_id="talowa.E007"),
+    "workers": ENV.int(
+        "TALOWA_WORKERS", 2, minimum=1, maximum=64, check_id="talowa.E007"
+    ),
     "timeout": 6 * 3600,
     "retry": 6 * 3600 + 600,
     "max_attempts": 1,
@@ -202,11 +212,12 @@ Q_CLUSTER = {
 }
 
 # --- Authentication and security ------------------------------------------
+_VALIDATORS = "django.contrib.auth.password_validation"
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": f"{_VALIDATORS}.UserAttributeSimilarityValidator"},
+    {"NAME": f"{_VALIDATORS}.MinimumLengthValidator"},
+    {"NAME": f"{_VALIDATORS}.CommonPasswordValidator"},
+    {"NAME": f"{_VALIDATORS}.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "me"
@@ -235,7 +246,9 @@ STATIC_ROOT = TALOWA_DATA_DIR / "static"
 
 # --- Logging (secrets never reach a log line: see STYLE.md) ----------------
 LOG_LEVEL = ENV.choice(
-    "TALOWA_LOG_LEVEL", ("debug", "info", "warning", "error"), "info",
+    "TALOWA_LOG_LEVEL",
+    ("debug", "info", "warning", "error"),
+    "info",
     check_id="talowa.E009",
 ).upper()
 LOGGING = {
