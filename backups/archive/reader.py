@@ -1,0 +1,388 @@
+"""Streaming reader of encrypted, compressed backup archives.
+
+Invariants: every chunk is authenticated before any of its bytes are used;
+the reader reads the input strictly forward with ``read(n)`` and holds at most
+one chunk and one data piece in memory. Section data is handed out as it is
+decrypted, so a consumer must treat it as provisional until the section's end
+record and the manifest were verified (a restore commits only after
+``sections()`` finished without raising).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import zstandard
+
+from backups.archive import crypto
+from backups.archive import format as fmt
+from backups.archive.sidecar import Sidecar, parse_sidecar, unwrap_with_keyring
+from backups.archive.writer import SectionSummary
+from backups.exceptions import ArchiveCorrupted
+from backups.keyring import KeyRing
+
+DATA_PIECE = 1 << 20
+
+
+def read_exact(source: Any, size: int) -> bytes:
+    """Read ``size`` bytes, fewer only at the end of the stream."""
+    data = source.read(size)
+    if data is None:
+        data = b""
+    if len(data) == size or not data:
+        return bytes(data)
+    parts = [bytes(data)]
+    missing = size - len(data)
+    while missing:
+        more = source.read(missing)
+        if not more:
+            break
+        parts.append(bytes(more))
+        missing -= len(more)
+    return b"".join(parts)
+
+
+class _ChunkSource:
+    """Present the authenticated plaintext of all chunks as one readable stream."""
+
+    def __init__(
+        self,
+        inp: BinaryIO,
+        *,
+        cipher: crypto.ChunkCipher,
+        chunk_size: int,
+        archive_id: str,
+    ) -> None:
+        self._inp = inp
+        self._cipher = cipher
+        self._sealed_size = chunk_size + fmt.TAG_LENGTH
+        self._archive_id = archive_id
+        self._view = memoryview(b"")
+        self._index = 0
+        self.finished = False
+
+    def read(self, size: int = -1) -> memoryview:
+        """Return up to ``size`` plaintext bytes; empty only after the final chunk."""
+        while not self._view:
+            if self.finished:
+                return memoryview(b"")
+            self._view = memoryview(self._next_chunk())
+        if size < 0:
+            size = len(self._view)
+        piece = self._view[:size]
+        self._view = self._view[size:]
+        return piece
+
+    def _next_chunk(self) -> bytes:
+        """Read, authenticate and return the plaintext of the next chunk."""
+        index = self._index
+        sealed = read_exact(self._inp, self._sealed_size)
+        self._index += 1
+        if len(sealed) == self._sealed_size:
+            return self._cipher.open(sealed, index=index, final=False)
+        if len(sealed) < fmt.TAG_LENGTH:
+            raise self._truncated(index, partial=bool(sealed))
+        plaintext = self._cipher.open(sealed, index=index, final=True)
+        if self._inp.read(1):
+            raise ArchiveCorrupted(
+                f"archive {self._archive_id}: data follows the final chunk "
+                f"{index}; the object was altered, re-copy it from storage",
+                archive_id=self._archive_id,
+                chunk_index=index,
+            )
+        self.finished = True
+        return plaintext
+
+    def _truncated(self, index: int, *, partial: bool) -> ArchiveCorrupted:
+        """Return the error for an archive that ends before its final chunk."""
+        where = f"inside chunk {index}" if partial else f"before chunk {index}"
+        return ArchiveCorrupted(
+            f"archive {self._archive_id} is truncated: it ends {where} and has no "
+            "final chunk; re-copy the complete object from storage",
+            archive_id=self._archive_id,
+            chunk_index=index,
+        )
+
+
+class _RecordStream:
+    """Read record frames from the decompressed plaintext."""
+
+    def __init__(self, source: _ChunkSource, *, archive_id: str) -> None:
+        self._source = source
+        self._archive_id = archive_id
+        self._reader = zstandard.ZstdDecompressor().stream_reader(
+            source, read_across_frames=True
+        )
+
+    def read(self, size: int) -> bytes:
+        """Return exactly ``size`` decompressed bytes or raise ArchiveCorrupted."""
+        data = self._read(size)
+        if len(data) != size:
+            raise self.corrupted("the record stream ends inside a frame")
+        return data
+
+    def frame_header(self) -> tuple[int, int] | None:
+        """Return the next frame's type and length, or None at the stream's end."""
+        data = self._read(fmt.FRAME_HEADER.size)
+        if not data:
+            return None
+        if len(data) != fmt.FRAME_HEADER.size:
+            raise self.corrupted("the record stream ends inside a frame header")
+        frame_type, length = fmt.FRAME_HEADER.unpack(data)
+        if frame_type not in fmt.FRAME_TYPES:
+            raise self.corrupted(f"unknown record frame type {frame_type}")
+        return frame_type, length
+
+    def read_json(self, length: int) -> Any:
+        """Read a JSON frame payload of ``length`` bytes."""
+        if length > fmt.MAX_JSON_FRAME:
+            raise self.corrupted("a metadata frame is too large")
+        try:
+            return json.loads(self.read(length).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise self.corrupted("a metadata frame is not valid JSON") from None
+
+    def at_end(self) -> bool:
+        """Return whether the plaintext ended, including its final chunk."""
+        return not self._read(1) and self._source.finished
+
+    def _read(self, size: int) -> bytes:
+        """Read up to ``size`` bytes, translating decompression errors."""
+        try:
+            return read_exact(self._reader, size)
+        except zstandard.ZstdError as error:
+            raise self.corrupted(
+                f"the compressed stream is invalid ({error})"
+            ) from None
+
+    def corrupted(self, reason: str) -> ArchiveCorrupted:
+        """Return the error for a malformed record stream."""
+        return ArchiveCorrupted(
+            f"archive {self._archive_id} is malformed: {reason}; the archive was "
+            "written by a faulty program or altered by someone holding its key",
+            archive_id=self._archive_id,
+        )
+
+
+class ArchiveSection:
+    """One section of an archive; its data must be read before the next one."""
+
+    def __init__(
+        self, *, records: _RecordStream, name: str, meta: dict[str, Any]
+    ) -> None:
+        self.name = name
+        self.meta = meta
+        self._records = records
+        self._hasher = hashlib.sha256()
+        self._size = 0
+        self._frame_left = 0
+        self._iterated = False
+        self.summary: SectionSummary | None = None
+
+    def iter_data(self) -> Iterator[bytes]:
+        """Return an iterator over the section's data, in pieces of at most 1 MiB."""
+        if self._iterated or self.summary is not None:
+            raise RuntimeError(f"the data of section {self.name!r} was already read")
+        self._iterated = True
+        return self._pieces()
+
+    def _pieces(self) -> Iterator[bytes]:
+        """Yield data pieces until the verified end of the section."""
+        while (piece := self._next_piece()) is not None:
+            yield piece
+
+    def read_all(self) -> bytes:
+        """Return the whole section data; only for small sections."""
+        return b"".join(self.iter_data())
+
+    def skip(self) -> SectionSummary:
+        """Read and verify the rest of the section without returning its data."""
+        while self._next_piece() is not None:
+            pass
+        assert self.summary is not None
+        return self.summary
+
+    def _next_piece(self) -> bytes | None:
+        """Return the next data piece, or None after verifying the end record."""
+        while self.summary is None:
+            if self._frame_left:
+                size = min(self._frame_left, DATA_PIECE)
+                piece = self._records.read(size)
+                self._frame_left -= size
+                self._hasher.update(piece)
+                self._size += size
+                return piece
+            self._next_frame()
+        return None
+
+    def _next_frame(self) -> None:
+        """Consume the next frame header, or the section end record."""
+        frame = self._records.frame_header()
+        if frame is None:
+            raise self._records.corrupted(f"section {self.name!r} has no end record")
+        frame_type, length = frame
+        if frame_type == fmt.DATA:
+            if length > fmt.MAX_READ_DATA_FRAME:
+                raise self._records.corrupted("a data frame is too large")
+            self._frame_left = length
+        elif frame_type == fmt.SECTION_END:
+            self._finish(self._records.read_json(length))
+        else:
+            raise self._records.corrupted(f"section {self.name!r} is not closed")
+
+    def _finish(self, end: Any) -> None:
+        """Check the end record against the data read and store the summary."""
+        digest = self._hasher.hexdigest()
+        if (
+            not isinstance(end, dict)
+            or end.get("bytes") != self._size
+            or end.get("sha256") != digest
+        ):
+            raise self._records.corrupted(
+                f"section {self.name!r} does not match its recorded size and SHA-256"
+            )
+        rows = end.get("rows")
+        if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool)):
+            raise self._records.corrupted(f"section {self.name!r} has a bad row count")
+        self.summary = SectionSummary(
+            name=self.name, bytes=self._size, sha256=digest, rows=rows
+        )
+
+
+class ArchiveReader:
+    """Read and verify an archive from a forward-only binary stream.
+
+    ``sidecar`` (the JSON document written beside the archive) takes precedence
+    over the header for the key id and the wrapped data key.
+    """
+
+    def __init__(
+        self, inp: BinaryIO, *, keyring: KeyRing, sidecar: bytes | None = None
+    ) -> None:
+        self.header = _read_header(inp)
+        self.sidecar = parse_sidecar(sidecar) if sidecar is not None else None
+        if self.sidecar is not None:
+            _check_sidecar_matches(self.sidecar, self.header)
+        owner = self.sidecar or self.header
+        self.key_id = owner.key_id
+        data_key = unwrap_with_keyring(
+            keyring=keyring,
+            archive_id=self.header.archive_id,
+            key_id=owner.key_id,
+            key_check=owner.key_check,
+            wrapped_key=owner.wrapped_key,
+        )
+        self._cipher = crypto.ChunkCipher(
+            data_key=data_key,
+            header_sha256=self.header.sha256,
+            archive_id=self.header.archive_id,
+        )
+        self._data_key = data_key
+        source = _ChunkSource(
+            inp,
+            cipher=self._cipher,
+            chunk_size=self.header.chunk_size,
+            archive_id=self.header.archive_id,
+        )
+        self._records = _RecordStream(source, archive_id=self.header.archive_id)
+        self._started = False
+        self._manifest: dict[str, Any] | None = None
+        self.summaries: list[SectionSummary] = []
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """Return the verified manifest; available once ``sections()`` finished."""
+        if self._manifest is None:
+            raise RuntimeError("the manifest is read after all sections")
+        return self._manifest
+
+    def sections(self) -> Iterator[ArchiveSection]:
+        """Yield each section in order, verifying it when the next one is asked."""
+        if self._started:
+            raise RuntimeError("an archive's sections can be iterated only once")
+        self._started = True
+        while True:
+            frame = self._records.frame_header()
+            if frame is None:
+                raise self._records.corrupted("the archive has no manifest")
+            frame_type, length = frame
+            if frame_type == fmt.MANIFEST:
+                self._finish(self._records.read_json(length))
+                return
+            if frame_type != fmt.SECTION_START:
+                raise self._records.corrupted("data appears outside any section")
+            section = self._open_section(length)
+            yield section
+            self.summaries.append(section.skip())
+
+    def verify(self) -> dict[str, Any]:
+        """Read and verify the whole archive and return its manifest."""
+        for section in self.sections():
+            section.skip()
+        return self.manifest
+
+    def _open_section(self, length: int) -> ArchiveSection:
+        """Decode a section start record."""
+        start = self._records.read_json(length)
+        name = start.get("name") if isinstance(start, dict) else None
+        meta = start.get("meta") if isinstance(start, dict) else None
+        if not isinstance(name, str) or not isinstance(meta, dict):
+            raise self._records.corrupted("a section start record is malformed")
+        return ArchiveSection(records=self._records, name=name, meta=meta)
+
+    def _finish(self, manifest: Any) -> None:
+        """Check the manifest against the sections read and the stream's end."""
+        info = (
+            manifest.get(fmt.RESERVED_MANIFEST_KEY)
+            if isinstance(manifest, dict)
+            else None
+        )
+        expected = {
+            "archive_id": self.header.archive_id,
+            "sections": [summary.as_json() for summary in self.summaries],
+        }
+        if info != expected:
+            raise self._records.corrupted(
+                "the manifest does not match the sections in the archive"
+            )
+        if not self._records.at_end():
+            raise self._records.corrupted("data follows the manifest")
+        if self.sidecar is not None:
+            self._check_sidecar_manifest(manifest)
+        self._manifest = manifest
+
+    def _check_sidecar_manifest(self, manifest: dict[str, Any]) -> None:
+        """Raise ArchiveCorrupted when the sidecar's manifest differs."""
+        assert self.sidecar is not None
+        copy = crypto.open_manifest(
+            data_key=self._data_key,
+            sealed=self.sidecar.sealed_manifest,
+            header_sha256=self.header.sha256,
+            archive_id=self.header.archive_id,
+        )
+        if json.loads(copy) != manifest:
+            raise self._records.corrupted("the sidecar's manifest differs")
+
+
+def _read_header(inp: BinaryIO) -> fmt.ArchiveHeader:
+    """Read the preamble and JSON header from the start of the stream."""
+    preamble = read_exact(inp, fmt.PREAMBLE.size)
+    length = fmt.parse_preamble(preamble)
+    return fmt.parse_header(preamble + read_exact(inp, length))
+
+
+def _check_sidecar_matches(sidecar: Sidecar, header: fmt.ArchiveHeader) -> None:
+    """Raise ArchiveCorrupted when the sidecar belongs to another archive."""
+    if (
+        sidecar.archive_id != header.archive_id
+        or sidecar.header_sha256 != header.sha256
+    ):
+        raise ArchiveCorrupted(
+            f"the sidecar belongs to archive {sidecar.archive_id}, not to this "
+            f"archive ({header.archive_id}) or to this exact header; pick the "
+            "sidecar stored beside the archive",
+            archive_id=header.archive_id,
+        )
