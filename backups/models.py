@@ -82,6 +82,14 @@ class Backup(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # While pending or running: "system" or "user:<id>", unique, so that two
+    # backups of one scope never run at once; cleared (NULL, which a unique
+    # constraint allows many times) when the backup ends.
+    lock_key = models.CharField(  # noqa: DJ001
+        max_length=32, null=True, blank=True, editable=False
+    )
+    worker = models.CharField(max_length=200, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     verified_at = models.DateTimeField(null=True, blank=True)
     verify_ok = models.BooleanField(null=True, blank=True)
     verify_error = models.TextField(blank=True)
@@ -98,6 +106,7 @@ class Backup(models.Model):
         ]
         indexes = [models.Index(fields=["scope", "owner", "status", "created_at"])]
         constraints = [
+            models.UniqueConstraint(fields=["lock_key"], name="backup_one_per_scope"),
             models.CheckConstraint(
                 condition=models.Q(scope="system", owner__isnull=True)
                 | models.Q(scope="user"),
@@ -112,6 +121,20 @@ class Backup(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+    @property
+    def is_user_scope(self) -> bool:
+        return self.scope == self.Scope.USER
+
+    @property
+    def sidecar_key(self) -> str:
+        return f"{self.object_key}.key"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
 
 
 class BackupSchedule(models.Model):

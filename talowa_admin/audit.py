@@ -58,7 +58,7 @@ def record_audit_event(
     # Store exactly what is hashed: JSON-normalise details first.
     clean_details = json.loads(json.dumps(details or {}, cls=DjangoJSONEncoder))
     with transaction.atomic():
-        head = AuditChainHead.objects.select_for_update().get(id=1)
+        head = _locked_head()
         event = AuditEvent(
             id=head.last_event_id + 1,
             created_at=timezone.now(),
@@ -80,6 +80,23 @@ def record_audit_event(
         "audit %s by %s on %s %s", action, event.actor_label, target_type, target_id
     )
     return event
+
+
+class AuditChainBroken(Exception):
+    """The chain head is gone while entries exist: the trail was tampered with."""
+
+
+def _locked_head() -> AuditChainHead:
+    head = AuditChainHead.objects.select_for_update().filter(id=1).first()
+    if head is not None:
+        return head
+    if AuditEvent.objects.exists():
+        raise AuditChainBroken(
+            "the audit chain head is missing while entries exist; run "
+            "verify_audit_log and investigate before recording more"
+        )
+    # A new, empty trail (a fresh or flushed database).
+    return AuditChainHead.objects.create(id=1, last_event_id=0, last_hash=GENESIS_HASH)
 
 
 @dataclass(frozen=True)

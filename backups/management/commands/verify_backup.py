@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from django.core.management.base import CommandError
+
+from backups.exceptions import BackupError
+from backups.models import Backup
+from backups.selectors import get_backup
+from backups.services import verify_backup
+from talowa_admin.cli import TalowaCommand
+
+
+class Command(TalowaCommand):
+    help = "Read, decrypt and check backups completely; exit non-zero if any fails."
+
+    def add_arguments(self, parser):
+        parser.add_argument("ids", nargs="*", metavar="ID")
+        parser.add_argument(
+            "--all", action="store_true", help="Verify every completed backup."
+        )
+
+    def handle(self, *args, **options):
+        if options["all"] == bool(options["ids"]):
+            raise CommandError("give backup ids or --all (not both)")
+        try:
+            backups = (
+                list(
+                    Backup.objects.filter(status=Backup.Status.COMPLETED).order_by(
+                        "created_at"
+                    )
+                )
+                if options["all"]
+                else [get_backup(i) for i in options["ids"]]
+            )
+        except BackupError as exc:
+            raise CommandError(str(exc)) from exc
+        results = [verify_backup(b, actor="command:verify_backup") for b in backups]
+        failed = [r for r in results if not r.ok]
+        self.emit(
+            {"ok": not failed, "results": [r.as_json() for r in results]},
+            *[
+                f"{r.backup_id}: {'OK' if r.ok else 'FAILED: ' + r.error}"
+                for r in results
+            ],
+        )
+        if failed:
+            raise CommandError(
+                f"{len(failed)} of {len(results)} backup(s) failed verification: "
+                + "; ".join(f"{r.backup_id}: {r.error}" for r in failed)
+            )

@@ -1,0 +1,135 @@
+"""The backup catalog's life cycle: claim, heartbeat, finish, fail, stale.
+
+Invariants:
+- A backup is marked completed only after its archive and sidecar are fully
+  written to the storage and its checksum recorded.
+- At most one backup per scope is pending or running: the claim sets a unique
+  ``lock_key`` that ending the backup clears.
+- A backup whose worker died is found by ``mark_stale_backups`` (its process
+  is gone, or its heartbeat stopped) and marked failed; its partial object is
+  removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from backups.exceptions import BackupInProgress
+from backups.models import Backup
+from backups.storage import object_store
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY = timedelta(seconds=30)
+STALE_AFTER = timedelta(minutes=10)
+HOST = socket.gethostname()
+
+
+def scope_lock_key(owner_id: int | None) -> str:
+    return "system" if owner_id is None else f"user:{owner_id}"
+
+
+def claim_backup(**fields) -> Backup:
+    """Create a running backup, or raise ``BackupInProgress`` for its scope."""
+    owner = fields.get("owner")
+    lock_key = scope_lock_key(owner.pk if owner else None)
+    mark_stale_backups(lock_key=lock_key)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return Backup.objects.create(
+                **fields,
+                status=Backup.Status.RUNNING,
+                lock_key=lock_key,
+                worker=f"{HOST}:{os.getpid()}",
+                started_at=now,
+                heartbeat_at=now,
+            )
+    except IntegrityError as exc:
+        running = Backup.objects.filter(lock_key=lock_key).first()
+        since = running.started_at.isoformat(timespec="seconds") if running else "?"
+        raise BackupInProgress(
+            f"backup {running.id if running else '?'} of the same scope is running "
+            f"since {since}; wait for it to finish (list_backups shows it)"
+        ) from exc
+
+
+def heartbeat(backup: Backup) -> None:
+    """Record that the worker is alive, at most every ``HEARTBEAT_EVERY``."""
+    now = timezone.now()
+    if backup.heartbeat_at and now - backup.heartbeat_at < HEARTBEAT_EVERY:
+        return
+    backup.heartbeat_at = now
+    Backup.objects.filter(pk=backup.pk).update(heartbeat_at=now)
+
+
+def complete_backup(backup: Backup, **fields) -> None:
+    for name, value in fields.items():
+        setattr(backup, name, value)
+    backup.status = Backup.Status.COMPLETED
+    backup.finished_at = timezone.now()
+    backup.lock_key = None
+    backup.save()
+
+
+def fail_backup(backup: Backup, reason: str) -> None:
+    """Mark ``backup`` failed with ``reason`` and remove any object it wrote."""
+    _remove_objects(backup)
+    backup.status = Backup.Status.FAILED
+    backup.error = reason[:2000]
+    backup.finished_at = timezone.now()
+    backup.lock_key = None
+    backup.save(update_fields=["status", "error", "finished_at", "lock_key"])
+    logger.warning("backup %s failed: %s", backup.id, reason)
+
+
+def mark_stale_backups(*, lock_key: str | None = None) -> list[str]:
+    """Fail running backups whose worker is gone; return their ids."""
+    running = Backup.objects.filter(
+        status__in=[Backup.Status.RUNNING, Backup.Status.PENDING]
+    )
+    if lock_key:
+        running = running.filter(lock_key=lock_key)
+    stale = [backup for backup in running if _worker_is_gone(backup)]
+    for backup in stale:
+        fail_backup(backup, f"its worker {backup.worker} stopped before it finished")
+    if stale:
+        object_store(stale[0].storage).remove_partials("archives")
+    return [backup.id for backup in stale]
+
+
+def _worker_is_gone(backup: Backup) -> bool:
+    host, _, pid = backup.worker.rpartition(":")
+    if host == HOST and pid.isdigit():
+        return not _process_exists(int(pid))
+    beat = backup.heartbeat_at or backup.started_at or backup.created_at
+    return timezone.now() - beat > STALE_AFTER
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_objects(backup: Backup) -> None:
+    if not backup.object_key:
+        return
+    store = object_store(backup.storage)
+    for name in (backup.object_key, backup.sidecar_key):
+        try:
+            store.delete(name)
+        except Exception:  # the failure being recorded matters more
+            logger.exception("could not remove %s of backup %s", name, backup.id)

@@ -1,0 +1,318 @@
+"""Object storage for backups: one small interface over the filesystem and S3.
+
+Invariant: an object appears under its final name only when it is complete.
+The filesystem writes to a hidden partial file beside the target and renames
+it into place after an fsync; S3 uploads parts of a multipart upload that
+becomes visible only when completed. A failed write removes its partial data
+(aborts the upload); a killed process leaves only partial names, which
+``remove_partials`` clears.
+
+Reading streams: nothing here loads an archive into memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from django.core.files.storage import FileSystemStorage, storages
+
+from backups.exceptions import StorageUnavailable
+
+PART_SIZE = 8 * 1024 * 1024
+PARTIAL_MARKER = ".partial-"
+
+
+class ObjectWriter(Protocol):
+    def write(self, data: bytes | memoryview) -> None: ...
+
+
+class ObjectStore(Protocol):
+    """What the backup code needs from a storage."""
+
+    alias: str
+
+    def open_write(self, name: str) -> contextlib.AbstractContextManager[ObjectWriter]:
+        """Stream an object; it becomes visible under ``name`` only on success."""
+
+    def open_read(self, name: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        """Stream an object's bytes."""
+
+    def put(self, name: str, data: bytes) -> None:
+        """Write a small object atomically, replacing any previous one."""
+
+    def get(self, name: str) -> bytes:
+        """Read a small object whole."""
+
+    def exists(self, name: str) -> bool: ...
+
+    def size(self, name: str) -> int: ...
+
+    def delete(self, name: str) -> None: ...
+
+    def list(self, prefix: str) -> list[str]:
+        """Names (not partials) under ``prefix``, sorted."""
+
+    def remove_partials(self, prefix: str) -> int:
+        """Delete unfinished writes under ``prefix``; return how many."""
+
+
+def object_store(alias: str = "backups") -> ObjectStore:
+    """Return the object store behind ``STORAGES[alias]``."""
+    storage = storages[alias]
+    if isinstance(storage, FileSystemStorage):
+        return FileObjectStore(alias, Path(storage.location))
+    if type(storage).__module__.startswith("storages.backends.s3"):
+        return S3ObjectStore(alias, storage)
+    raise StorageUnavailable(
+        f"the {alias!r} storage ({type(storage).__name__}) is not supported for "
+        "backups; use the filesystem or S3 (TALOWA_BACKUP_STORAGE=file|s3)"
+    )
+
+
+class FileObjectStore:
+    """Objects as files under a directory."""
+
+    def __init__(self, alias: str, root: Path) -> None:
+        self.alias = alias
+        self.root = root
+
+    def _path(self, name: str) -> Path:
+        path = (self.root / name).resolve()
+        if self.root.resolve() not in path.parents:
+            raise StorageUnavailable(f"object name {name!r} leaves the storage")
+        return path
+
+    @contextlib.contextmanager
+    def open_write(self, name: str) -> Iterator[ObjectWriter]:
+        final = self._path(name)
+        partial = final.with_name(
+            f".{final.name}{PARTIAL_MARKER}{secrets.token_hex(4)}"
+        )
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(partial, "xb")  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot write {name}: {exc.strerror}") from exc
+        try:
+            with handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, final)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+
+    @contextlib.contextmanager
+    def open_read(self, name: str) -> Iterator[BinaryIO]:
+        try:
+            handle = open(self._path(name), "rb")  # noqa: SIM115 (closed below)
+        except FileNotFoundError as exc:
+            raise StorageUnavailable(f"{name} is not in the backup storage") from exc
+        with handle:
+            yield handle
+
+    def put(self, name: str, data: bytes) -> None:
+        with self.open_write(name) as out:
+            out.write(data)
+
+    def get(self, name: str) -> bytes:
+        with self.open_read(name) as handle:
+            return handle.read()
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).is_file()
+
+    def size(self, name: str) -> int:
+        return self._path(name).stat().st_size
+
+    def delete(self, name: str) -> None:
+        self._path(name).unlink(missing_ok=True)
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return []
+        return sorted(
+            str(path.relative_to(self.root))
+            for path in base.rglob("*")
+            if path.is_file() and PARTIAL_MARKER not in path.name
+        )
+
+    def remove_partials(self, prefix: str) -> int:
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return 0
+        found = [p for p in base.rglob(f"*{PARTIAL_MARKER}*") if p.is_file()]
+        for path in found:
+            path.unlink(missing_ok=True)
+        return len(found)
+
+
+class S3ObjectStore:
+    """Objects in an S3 bucket (any S3-compatible endpoint), via django-storages."""
+
+    def __init__(self, alias: str, storage) -> None:
+        self.alias = alias
+        self.storage = storage
+
+    @property
+    def _client(self):
+        return self.storage.connection.meta.client
+
+    @property
+    def _bucket(self) -> str:
+        return self.storage.bucket_name
+
+    def _key(self, name: str) -> str:
+        return self.storage._normalize_name(name)
+
+    @contextlib.contextmanager
+    def open_write(self, name: str) -> Iterator[ObjectWriter]:
+        with _s3_errors(name):
+            upload = self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key(name)
+            )
+        writer = _MultipartWriter(
+            self._client, self._bucket, self._key(name), upload["UploadId"], name
+        )
+        try:
+            yield writer
+            writer.complete()
+        except BaseException:
+            writer.abort()
+            raise
+
+    @contextlib.contextmanager
+    def open_read(self, name: str) -> Iterator[BinaryIO]:
+        with _s3_errors(name):
+            body = self._client.get_object(Bucket=self._bucket, Key=self._key(name))
+        stream = body["Body"]
+        try:
+            yield _S3Reader(stream, name)
+        finally:
+            stream.close()
+
+    def put(self, name: str, data: bytes) -> None:
+        with _s3_errors(name):
+            self._client.put_object(Bucket=self._bucket, Key=self._key(name), Body=data)
+
+    def get(self, name: str) -> bytes:
+        with self.open_read(name) as handle:
+            return handle.read()
+
+    def exists(self, name: str) -> bool:
+        return self.storage.exists(name)
+
+    def size(self, name: str) -> int:
+        with _s3_errors(name):
+            return self.storage.size(name)
+
+    def delete(self, name: str) -> None:
+        with _s3_errors(name):
+            self._client.delete_object(Bucket=self._bucket, Key=self._key(name))
+
+    def list(self, prefix: str) -> list[str]:
+        root = self._key("")
+        start = self._key(prefix) if prefix else root
+        names = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        with _s3_errors(prefix or "/"):
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=start):
+                for item in page.get("Contents", []):
+                    names.append(item["Key"][len(root) :].lstrip("/"))
+        return sorted(names)
+
+    def remove_partials(self, prefix: str) -> int:
+        start = self._key(prefix) if prefix else self._key("")
+        with _s3_errors(prefix or "/"):
+            uploads = self._client.list_multipart_uploads(
+                Bucket=self._bucket, Prefix=start
+            ).get("Uploads", [])
+            for upload in uploads:
+                self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+        return len(uploads)
+
+
+class _MultipartWriter:
+    """Buffer writes into parts of ``PART_SIZE`` and upload each one."""
+
+    def __init__(self, client, bucket: str, key: str, upload_id: str, name: str):
+        self.client, self.bucket, self.key = client, bucket, key
+        self.upload_id, self.name = upload_id, name
+        self.buffer = bytearray()
+        self.parts: list[dict] = []
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.buffer += data
+        while len(self.buffer) >= PART_SIZE:
+            part = bytes(self.buffer[:PART_SIZE])
+            del self.buffer[:PART_SIZE]
+            self._upload(part)
+
+    def _upload(self, data: bytes) -> None:
+        number = len(self.parts) + 1
+        with _s3_errors(self.name):
+            answer = self.client.upload_part(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=data,
+            )
+        self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    def complete(self) -> None:
+        if self.buffer or not self.parts:
+            self._upload(bytes(self.buffer))
+            self.buffer.clear()
+        with _s3_errors(self.name):
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                MultipartUpload={"Parts": self.parts},
+            )
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+            )
+
+
+class _S3Reader:
+    """A ``read(n)`` stream over an S3 object body, with clear errors."""
+
+    def __init__(self, stream, name: str) -> None:
+        self.stream, self.name = stream, name
+
+    def read(self, size: int = -1) -> bytes:
+        with _s3_errors(self.name):
+            return self.stream.read(None if size < 0 else size)
+
+
+@contextlib.contextmanager
+def _s3_errors(name: str) -> Iterator[None]:
+    """Turn botocore's errors into ``StorageUnavailable`` naming the object."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        if code in {"NoSuchKey", "404"}:
+            raise StorageUnavailable(f"{name} is not in the backup storage") from exc
+        raise StorageUnavailable(f"the backup storage refused {name}: {code}") from exc
+    except BotoCoreError as exc:
+        raise StorageUnavailable(
+            f"the backup storage is unreachable while handling {name}: "
+            f"{type(exc).__name__}; check AWS_S3_ENDPOINT_URL and the network"
+        ) from exc

@@ -1,0 +1,185 @@
+"""Faults on purpose: a killed worker, concurrent writers, wrong keys."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.utils import timezone
+
+from backups import engines
+from backups.models import Backup
+from backups.services import create_full_backup, create_incremental_backup
+from backups.storage import PARTIAL_MARKER, object_store
+from messaging.models import Message
+from tests.backups.conftest import age_all_rows
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Runs in a child process: a full backup whose writer is slowed down, so the
+# parent can kill it mid-way. The slowdown is the test's, not the product's.
+SLOW_BACKUP = """
+import time, django
+django.setup()
+from backups.archive import ArchiveWriter
+original = ArchiveWriter.write
+def slow(self, data):
+    time.sleep(0.05)
+    return original(self, data)
+ArchiveWriter.write = slow
+from backups.services import create_full_backup
+create_full_backup()
+"""
+
+
+def child_env(data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ, TALOWA_DATA_DIR=str(data_dir), TALOWA_LOG_LEVEL="warning")
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
+            f"{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{data_dir / 'child.sqlite3'}"
+    return env
+
+
+def run_manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_killed_backup_leaves_nothing_that_looks_finished(data_dir, settings):
+    env = child_env(data_dir)
+    if connection.vendor == "sqlite":
+        # The child cannot see this test's in-memory database: give it its own.
+        assert run_manage(env, "migrate", "-v0").returncode == 0
+    seeded = run_manage(
+        env,
+        "seed_messaging",
+        "--users",
+        "20",
+        "--conversations",
+        "40",
+        "--messages",
+        "20000",
+        "--calls",
+        "100",
+        "--media",
+        "20",
+        "--noinput",
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    child = subprocess.Popen(
+        [sys.executable, "-c", SLOW_BACKUP],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    archives = data_dir / "backups" / "archives"
+    deadline = time.monotonic() + 60
+    while not any(PARTIAL_MARKER in p.name for p in archives.glob("*")):
+        assert child.poll() is None, child.stderr.read()
+        assert time.monotonic() < deadline, "the backup never started writing"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    finished = [p for p in archives.glob("*") if PARTIAL_MARKER not in p.name]
+    assert finished == []
+    listed = run_manage(env, "list_backups", "--json")
+    assert '"status": "running"' in listed.stdout
+    assert '"status": "completed"' not in listed.stdout
+    # The next backup marks the dead one failed and removes its partial file.
+    again = run_manage(env, "create_backup", "--json")
+    assert again.returncode == 0, again.stderr
+    listed = run_manage(env, "list_backups", "--json").stdout
+    assert listed.count('"status": "failed"') == 1
+    assert "stopped before it finished" in listed
+    assert not any(PARTIAL_MARKER in p.name for p in archives.glob("*"))
+
+
+@pytest.mark.postgres
+def test_incremental_sees_rows_committed_after_the_parent_snapshot(world, monkeypatch):
+    """A writer that began before a backup and commits after it is not missed."""
+    import psycopg
+
+    monkeypatch.setattr(engines, "CLOCK_MARGIN", timedelta(0))
+    age_all_rows()
+    db = connection.settings_dict
+    other = psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        dbname=db["NAME"],
+    )
+    try:
+        other.execute("SELECT 1")  # the writer's transaction starts here
+        time.sleep(0.2)
+        stamp = timezone.now()  # computed by the app before its INSERT
+        other.execute(
+            "INSERT INTO messaging_message (created_at, updated_at, conversation_id,"
+            " sender_id, kind, body, metadata, is_edited, is_deleted) VALUES"
+            " (%s, %s, %s, %s, 'regular', 'late writer', '{}', false, false)",
+            [stamp, stamp, world.direct.id, world.asha.id],
+        )
+        time.sleep(0.2)
+        full = Backup.objects.get(pk=create_full_backup())
+        assert full.counts["messages"] == 5  # uncommitted: not in the snapshot
+        other.commit()
+    finally:
+        other.close()
+    incremental = Backup.objects.get(pk=create_incremental_backup())
+    assert incremental.counts["messages"] == 1
+    assert Message.objects.filter(body="late writer").exists()
+
+
+def test_wrong_key_is_a_clear_error_naming_it(world, settings):
+    backup_id = create_full_backup()
+    other_key = base64.b64encode(os.urandom(32))
+    settings.TALOWA_BACKUP_KEYS = [("k-new", base64.b64decode(other_key))]
+    out = io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("verify_backup", backup_id, stdout=out)
+    message = str(caught.value)
+    assert "dev-1" in message and "not configured" in message
+    assert other_key.decode() not in message
+
+
+def test_stale_running_backup_elsewhere_is_detected_by_heartbeat(world):
+    from backups.services.catalog import mark_stale_backups
+
+    stale = Backup.objects.create(
+        kind="full",
+        scope="system",
+        status="running",
+        lock_key="system",
+        worker="another-host:123",
+        started_at=timezone.now() - timedelta(hours=1),
+        heartbeat_at=timezone.now() - timedelta(minutes=30),
+        object_key="archives/x.tbk",
+    )
+    assert mark_stale_backups() == [stale.id]
+    stale.refresh_from_db()
+    assert stale.status == "failed" and stale.lock_key is None
+    assert object_store().list("archives") == []
