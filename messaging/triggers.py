@@ -20,17 +20,18 @@ TRACKED_TABLES: dict[str, tuple[str, str]] = {
 
 def install_tombstone_triggers(schema_editor) -> None:
     """Create the delete triggers for the connection's engine."""
-    for statement in _statements(schema_editor.connection.vendor, create=True):
+    for statement in trigger_statements(schema_editor.connection.vendor, create=True):
         schema_editor.execute(statement)
 
 
 def remove_tombstone_triggers(schema_editor) -> None:
     """Drop the delete triggers."""
-    for statement in _statements(schema_editor.connection.vendor, create=False):
+    for statement in trigger_statements(schema_editor.connection.vendor, create=False):
         schema_editor.execute(statement)
 
 
-def _statements(vendor: str, *, create: bool) -> list[str]:
+def trigger_statements(vendor: str, *, create: bool) -> list[str]:
+    """Return the SQL that creates (or drops) every tombstone trigger."""
     builders = {"postgresql": _postgresql, "sqlite": _sqlite}
     if vendor not in builders:
         raise NotImplementedError(f"no tombstone triggers for {vendor}")

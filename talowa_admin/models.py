@@ -162,3 +162,20 @@ class SystemSettings(models.Model):
         """Return the single settings row, creating it with defaults."""
         obj, _ = cls.objects.get_or_create(id=1)
         return obj
+
+
+class OperationLock(models.Model):
+    """A named, exclusive lock held by a running operation (restore, migration).
+
+    Rows exist only while held; the unique name makes taking one atomic on
+    every engine. ``talowa_admin.locks`` takes, checks and releases them.
+    """
+
+    name = models.CharField(max_length=64, unique=True)
+    holder = models.CharField(max_length=200)
+    acquired_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField()
+    purpose = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder}"

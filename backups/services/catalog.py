@@ -13,22 +13,21 @@ Invariants:
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from backups.exceptions import BackupInProgress
 from backups.models import Backup
 from backups.storage import object_store
+from talowa_admin import locks
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = timedelta(seconds=30)
 STALE_AFTER = timedelta(minutes=10)
-HOST = socket.gethostname()
 
 
 def scope_lock_key(owner_id: int | None) -> str:
@@ -43,11 +42,11 @@ def claim_backup(**fields) -> Backup:
     now = timezone.now()
     try:
         with transaction.atomic():
-            return Backup.objects.create(
+            backup = Backup.objects.create(
                 **fields,
                 status=Backup.Status.RUNNING,
                 lock_key=lock_key,
-                worker=f"{HOST}:{os.getpid()}",
+                worker=locks.this_holder(),
                 started_at=now,
                 heartbeat_at=now,
             )
@@ -58,6 +57,15 @@ def claim_backup(**fields) -> Backup:
             f"backup {running.id if running else '?'} of the same scope is running "
             f"since {since}; wait for it to finish (list_backups shows it)"
         ) from exc
+    # Claim first, then look: a restore takes its lock first, then looks for
+    # running backups, so one of the two always sees the other.
+    restore = locks.is_held(locks.RESTORE_LOCK)
+    if restore is not None and restore.holder != locks.this_holder():
+        Backup.objects.filter(pk=backup.pk).delete()
+        raise BackupInProgress(
+            f"a restore is running ({restore.purpose}); back up after it finishes"
+        )
+    return backup
 
 
 def heartbeat(backup: Backup) -> None:
@@ -105,23 +113,8 @@ def mark_stale_backups(*, lock_key: str | None = None) -> list[str]:
 
 
 def _worker_is_gone(backup: Backup) -> bool:
-    host, _, pid = backup.worker.rpartition(":")
-    if host == HOST and pid.isdigit():
-        return not _process_exists(int(pid))
     beat = backup.heartbeat_at or backup.started_at or backup.created_at
-    return timezone.now() - beat > STALE_AFTER
-
-
-def _process_exists(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return not locks.holder_is_alive(backup.worker, beat, stale_after=STALE_AFTER)
 
 
 def _remove_objects(backup: Backup) -> None:
@@ -133,3 +126,25 @@ def _remove_objects(backup: Backup) -> None:
             store.delete(name)
         except Exception:  # the failure being recorded matters more
             logger.exception("could not remove %s of backup %s", name, backup.id)
+
+
+def close_chains(*, owner_id: int | None, reason: str) -> list[str]:
+    """Stop incrementals from building on backups taken before a restore.
+
+    Restored rows keep their old timestamps, so an incremental on a pre-restore
+    parent would miss them: the next backup of each closed scope is a full
+    one. A system restore closes every chain; a user restore closes the
+    system chain, which holds that user's rows too, and the user's own.
+    """
+    scopes = Backup.objects.filter(status=Backup.Status.COMPLETED)
+    if owner_id is not None:
+        scopes = scopes.filter(
+            Q(scope=Backup.Scope.SYSTEM) | Q(scope=Backup.Scope.USER, owner_id=owner_id)
+        )
+    closed = []
+    for backup in scopes:
+        if not backup.metadata.get("chain_closed"):
+            backup.metadata = {**backup.metadata, "chain_closed": reason}
+            backup.save(update_fields=["metadata"])
+            closed.append(backup.id)
+    return closed

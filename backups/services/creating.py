@@ -105,14 +105,19 @@ def run_backup(
     metadata: dict | None = None,
     note: str = "",
     actor: Any = None,
+    enforce_quota: bool = True,
 ) -> Backup:
-    """Claim, write, record and audit one backup; return it completed."""
+    """Claim, write, record and audit one backup; return it completed.
+
+    ``enforce_quota=False`` is for safety copies (the backup a restore takes
+    first): a quota must never expire the very backups being restored.
+    """
     if not data_types:
         raise BackupError("nothing to back up: choose at least one data type")
     if user is not None and not get_user_model().objects.filter(pk=user.pk).exists():
         raise BackupError(f"user {user.get_username()!r} does not exist")
     keyring = load_keyring()
-    if user is not None:
+    if user is not None and enforce_quota:
         quota.make_room_for_one(owner=user, actor=actor)
     backup = claim_backup(
         kind=kind,
@@ -126,7 +131,7 @@ def run_backup(
     )
     try:
         _write(backup, parent=parent, keyring=keyring)
-        if user is not None:
+        if user is not None and enforce_quota:
             quota.enforce_storage(backup=backup, actor=actor)
     except BaseException as exc:
         fail_backup(backup, _reason(exc))

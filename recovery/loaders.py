@@ -1,0 +1,350 @@
+"""The database seam of restores: load archive rows into the live tables.
+
+Every restore runs in ONE database transaction, opened by the caller: a
+restore either commits whole or, when it fails or its process is killed,
+leaves the data exactly as it was (PostgreSQL and SQLite both make DDL
+transactional, so dropped indexes and triggers come back on rollback too).
+We chose one transaction over staging tables swapped in at the end because it
+keeps Django's schema (names, sequences, constraints) untouched and needs no
+second copy of the data on disk.
+
+- ``PostgresBulkLoader`` (system restores on PostgreSQL) loads first and
+  constrains after: it captures the tables' indexes and constraints, drops
+  them, truncates, COPYs the full backup in, rebuilds primary keys and
+  indexes, applies incrementals, then re-adds foreign keys, which validates
+  them with one join each instead of one trigger per row.
+- ``RowLoader`` (user restores, and SQLite) deletes the scope's rows and
+  inserts the backup's, with foreign keys checked before commit.
+
+Delete triggers are disabled for the transaction: the rows a restore removes
+are not deletions by users, and backup chains are closed after a restore.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.management.color import no_style
+from django.db import connection
+
+from backups.archive.rows import decode_fields
+from backups.registry import TableSpec
+from messaging.triggers import TRACKED_TABLES, trigger_statements
+
+COPY_BLOCK = 1024 * 1024
+INSERT_BATCH = 2000
+
+
+class RestoreConflict(Exception):
+    """The restored data would break a constraint; nothing was written."""
+
+
+@dataclass
+class TableTally:
+    cleared: int = 0
+    loaded: int = 0
+    deleted: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {"cleared": self.cleared, "loaded": self.loaded, "deleted": self.deleted}
+
+
+@dataclass
+class Loader:
+    """Common bookkeeping; subclasses move the rows."""
+
+    tallies: dict[str, TableTally] = field(default_factory=dict)
+
+    def tally(self, spec: TableSpec) -> TableTally:
+        return self.tallies.setdefault(spec.label, TableTally())
+
+
+def quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def column_list(columns: Iterable[str]) -> str:
+    return ", ".join(quote(c) for c in columns)
+
+
+def check_columns(spec: TableSpec, columns: list[str]) -> None:
+    """Refuse an archive whose columns the current table cannot take."""
+    unknown = [c for c in columns if c not in spec.columns]
+    missing = [
+        f.column
+        for f in spec.model._meta.concrete_fields
+        if f.column not in columns and not f.null
+    ]
+    if unknown or missing:
+        raise RestoreConflict(
+            f"the backup's {spec.label} columns do not match this database's "
+            f"(unknown: {', '.join(unknown) or 'none'}; missing: "
+            f"{', '.join(missing) or 'none'}); restore into a database migrated to "
+            "the backup's schema version"
+        )
+
+
+# --- Shared ---------------------------------------------------------------------
+
+
+def disable_delete_triggers() -> None:
+    _switch_delete_triggers(on=False)
+
+
+def enable_delete_triggers() -> None:
+    _switch_delete_triggers(on=True)
+
+
+def _switch_delete_triggers(*, on: bool) -> None:
+    if connection.vendor == "postgresql":
+        verb = "ENABLE" if on else "DISABLE"
+        statements = [
+            f"ALTER TABLE {quote(table)} {verb} TRIGGER {table}_tombstone"
+            for table in TRACKED_TABLES
+        ]
+    else:  # SQLite cannot disable a trigger: drop and recreate it
+        statements = trigger_statements(connection.vendor, create=on)
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def reset_sequences(specs: Iterable[TableSpec]) -> None:
+    statements = connection.ops.sequence_reset_sql(no_style(), [s.model for s in specs])
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def check_foreign_keys() -> None:
+    """Raise ``RestoreConflict`` naming the first broken reference."""
+    try:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        else:
+            connection.check_constraints()
+    except Exception as exc:  # the engine's IntegrityError, worded its way
+        raise RestoreConflict(
+            f"the restored rows would break a reference between tables ({exc}); "
+            "restore the data types they depend on as well (for example "
+            "conversations with messages)"
+        ) from exc
+
+
+# --- PostgreSQL, whole tables -------------------------------------------------------
+
+
+@dataclass
+class PostgresBulkLoader(Loader):
+    """Truncate, COPY in, then rebuild indexes and constraints."""
+
+    specs: list[TableSpec] = field(default_factory=list)
+    indexes: list[str] = field(default_factory=list)
+    keys: list[tuple[str, str, str]] = field(default_factory=list)
+    foreign: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def prepare(self) -> None:
+        tables = [s.table for s in self.specs]
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            cursor.execute(
+                f"LOCK TABLE {', '.join(quote(t) for t in tables)} IN ACCESS "
+                "EXCLUSIVE MODE"
+            )
+            self._capture(cursor, tables)
+            for table, name, _definition in self.foreign:
+                cursor.execute(
+                    f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}"
+                )
+            for table, name, _definition in self.keys:
+                cursor.execute(
+                    f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}"
+                )
+            for definition in self.indexes:
+                cursor.execute(f"DROP INDEX {quote(_index_name(definition))}")
+            for spec in self.specs:
+                cursor.execute(f"SELECT count(*) FROM {quote(spec.table)}")
+                self.tally(spec).cleared = cursor.fetchone()[0]
+            cursor.execute(f"TRUNCATE {', '.join(quote(t) for t in tables)}")
+
+    def _capture(self, cursor, tables: list[str]) -> None:
+        cursor.execute(
+            "SELECT c.conrelid::regclass::text, c.conname, c.contype, "
+            "pg_get_constraintdef(c.oid) FROM pg_constraint c "
+            "WHERE c.contype IN ('p', 'u', 'f') AND (c.conrelid::regclass::text = "
+            "ANY(%s) OR (c.contype = 'f' AND c.confrelid::regclass::text = ANY(%s)))",
+            [tables, tables],
+        )
+        for table, name, kind, definition in cursor.fetchall():
+            target = self.foreign if kind == "f" else self.keys
+            target.append((table.strip('"'), name, definition))
+        constraint_names = {name for _t, name, _d in self.keys}
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = "
+            "current_schema() AND tablename = ANY(%s)",
+            [tables],
+        )
+        self.indexes = [d for n, d in cursor.fetchall() if n not in constraint_names]
+
+    def load(
+        self, spec: TableSpec, columns: list[str], blocks: Iterable[bytes]
+    ) -> None:
+        self.tally(spec).loaded += copy_in(spec.table, columns, blocks)
+
+    def rebuild_keys(self) -> None:
+        with connection.cursor() as cursor:
+            for table, name, definition in self.keys:
+                cursor.execute(
+                    f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} "
+                    f"{definition}"
+                )
+            for definition in self.indexes:
+                cursor.execute(definition)
+
+    def finish(self) -> None:
+        with connection.cursor() as cursor:
+            for table, name, definition in self.foreign:
+                try:
+                    with transaction_savepoint():
+                        cursor.execute(
+                            f"ALTER TABLE {quote(table)} ADD CONSTRAINT "
+                            f"{quote(name)} {definition}"
+                        )
+                except Exception as exc:
+                    raise RestoreConflict(
+                        f"the restored {table} rows break the reference {name} "
+                        f"({exc}); restore the data types they depend on as well"
+                    ) from exc
+
+
+@contextlib.contextmanager
+def transaction_savepoint() -> Iterator[None]:
+    from django.db import transaction
+
+    with transaction.atomic():
+        yield
+
+
+def _index_name(definition: str) -> str:
+    # "CREATE [UNIQUE] INDEX name ON ..."
+    words = definition.split()
+    return words[words.index("INDEX") + 1]
+
+
+def copy_in(table: str, columns: list[str], blocks: Iterable[bytes]) -> int:
+    """COPY text-format ``blocks`` into ``table``; return the row count."""
+    rows = 0
+    statement = f"COPY {quote(table)} ({column_list(columns)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for block in blocks:
+            rows += block.count(b"\n")
+            copy.write(block)
+    return rows
+
+
+# --- Row by row: user scope, and SQLite ---------------------------------------------
+
+
+@dataclass
+class RowLoader(Loader):
+    """Delete a scope's rows and insert the backup's, in batches."""
+
+    def clear(self, spec: TableSpec, where: str) -> None:
+        condition = f" WHERE {where}" if where else ""
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {quote(spec.table)}{condition}")
+            self.tally(spec).cleared += max(cursor.rowcount, 0)
+
+    def load(
+        self,
+        spec: TableSpec,
+        columns: list[str],
+        lines: Iterable[bytes],
+        *,
+        replace: bool,
+        keep_existing: bool = False,
+    ) -> None:
+        """Insert rows; ``replace`` first deletes rows with the same ids."""
+        convert = sql_row_converter(spec, columns)
+        insert = self._insert_sql(spec, columns, keep_existing=keep_existing)
+        batch: list[tuple] = []
+        for line in lines:
+            batch.append(convert(line))
+            if len(batch) >= INSERT_BATCH:
+                self._flush(spec, insert, batch, replace=replace)
+                batch = []
+        if batch:
+            self._flush(spec, insert, batch, replace=replace)
+
+    def _insert_sql(
+        self, spec: TableSpec, columns: list[str], *, keep_existing: bool
+    ) -> str:
+        marks = ", ".join(["%s"] * len(columns))
+        sql = (
+            f"INSERT INTO {quote(spec.table)} ({column_list(columns)}) VALUES ({marks})"
+        )
+        return sql + (" ON CONFLICT DO NOTHING" if keep_existing else "")
+
+    def _flush(
+        self, spec: TableSpec, insert: str, batch: list[tuple], *, replace: bool
+    ) -> None:
+        with connection.cursor() as cursor:
+            if replace:
+                self.delete_ids(spec, [row[0] for row in batch], count=False)
+            cursor.executemany(insert, batch)
+        self.tally(spec).loaded += len(batch)
+
+    def delete_ids(
+        self, spec: TableSpec, ids: list[int], *, count: bool = True
+    ) -> None:
+        with connection.cursor() as cursor:
+            for start in range(0, len(ids), INSERT_BATCH):
+                part = ids[start : start + INSERT_BATCH]
+                marks = ", ".join(["%s"] * len(part))
+                cursor.execute(
+                    f"DELETE FROM {quote(spec.table)} WHERE id IN ({marks})", part
+                )
+                if count:
+                    self.tally(spec).deleted += max(cursor.rowcount, 0)
+
+
+def sql_row_converter(spec: TableSpec, columns: list[str]) -> Callable[[bytes], tuple]:
+    """Build a function turning a COPY text line into DB-API parameters."""
+    kinds = dict(zip(spec.columns, spec.kinds, strict=True))
+    sqlite = connection.vendor == "sqlite"
+
+    def stamp(text: str) -> str:
+        if sqlite and text.endswith("+00"):
+            return text[:-3]
+        return text
+
+    def boolean(text: str) -> Any:
+        return text == "t"
+
+    converters: dict[str, Callable[[str], Any]] = {
+        "int": int,
+        "text": str,
+        "json": str,
+        "timestamp": stamp,
+        "bool": boolean,
+        "float": float,
+    }
+    chain = [converters[kinds[c]] for c in columns]
+    width = len(chain)
+
+    def convert(line: bytes) -> tuple:
+        fields = decode_fields(line)
+        if len(fields) != width:
+            raise RestoreConflict(
+                f"a {spec.label} row has {len(fields)} fields, expected {width}"
+            )
+        return tuple(
+            None if f is None else c(f) for c, f in zip(chain, fields, strict=True)
+        )
+
+    return convert
