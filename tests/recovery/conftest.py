@@ -33,10 +33,11 @@ def table_state(tables=MESSAGING_TABLES) -> dict[str, list[tuple]]:
 
 def _neutral(value):
     import json
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     if isinstance(value, datetime):
-        return value.isoformat()
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).isoformat()
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True)
     if isinstance(value, str) and value[:1] in "{[":
@@ -45,3 +46,106 @@ def _neutral(value):
         except ValueError:
             return value
     return value
+
+
+# --- Other databases, for disasters and engine changes --------------------------------
+
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
+
+DUMP_STATE = """
+import json, django
+django.setup()
+from tests.recovery.conftest import table_state
+print(json.dumps(table_state()))
+"""
+
+
+def postgres_available() -> bool:
+    try:
+        import psycopg
+
+        psycopg.connect(**PG_ADMIN, connect_timeout=2).close()
+    except Exception:
+        return False
+    return True
+
+
+class Scratch:
+    """Databases of either engine, made for one test and dropped after it."""
+
+    def __init__(self, tmp_path: Path, data_dir: Path) -> None:
+        self.tmp_path, self.data_dir = tmp_path, data_dir
+        self.pg_names: list[str] = []
+
+    def url(self, engine: str) -> str:
+        if engine == "sqlite":
+            return f"sqlite:///{self.tmp_path / f'{uuid.uuid4().hex[:8]}.sqlite3'}"
+        import psycopg
+
+        name = f"talowa_scratch_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(**PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        self.pg_names.append(name)
+        return f"postgres://postgres@127.0.0.1:5432/{name}"
+
+    def env(self, url: str) -> dict[str, str]:
+        return dict(
+            os.environ,
+            DATABASE_URL=url,
+            TALOWA_DATA_DIR=str(self.data_dir),
+            TALOWA_LOG_LEVEL="warning",
+        )
+
+    def manage(self, url: str, *args: str, check: bool = True):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env(url),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+        return result
+
+    def state(self, url: str) -> dict:
+        result = subprocess.run(
+            [sys.executable, "-c", DUMP_STATE],
+            cwd=ROOT,
+            env=self.env(url),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        return {
+            table: [tuple(row) for row in rows]
+            for table, rows in json.loads(result.stdout).items()
+        }
+
+    def drop(self) -> None:
+        if not self.pg_names:
+            return
+        import psycopg
+
+        with psycopg.connect(**PG_ADMIN, autocommit=True) as admin:
+            for name in self.pg_names:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def scratch(tmp_path, data_dir):
+    made = Scratch(tmp_path, data_dir)
+    yield made
+    made.drop()

@@ -1,0 +1,151 @@
+"""Disasters: the database gone, another engine, a restore killed mid-way."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from django.db import connection
+
+from backups.services import create_full_backup, create_incremental_backup
+from messaging.models import Message
+from tests.recovery.conftest import ROOT, age_all_rows, postgres_available, table_state
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _state_of_this_database() -> dict:
+    return json.loads(json.dumps(table_state()))
+
+
+def _as_tuples(state: dict) -> dict:
+    return {table: [tuple(row) for row in rows] for table, rows in state.items()}
+
+
+def test_restore_into_an_empty_database_that_never_saw_the_backup(world, scratch):
+    age_all_rows()
+    create_full_backup()
+    Message.objects.create(
+        conversation=world.group,
+        sender=world.meena,
+        kind="group",
+        body="after the full backup",
+    )
+    last = create_incremental_backup()
+    expected = _as_tuples(_state_of_this_database())
+    engine = connection.vendor
+    url = scratch.url(engine)
+    scratch.manage(url, "migrate", "-v0")
+    listed = json.loads(
+        scratch.manage(url, "list_backups", "--from-storage", "--json").stdout
+    )
+    assert {b["id"] for b in listed["backups"]} >= {last}
+    assert not any(b["in_catalog"] for b in listed["backups"])
+    result = scratch.manage(
+        url, "restore_backup", last, "--noinput", "--json", "--no-pre-restore-backup"
+    )
+    assert json.loads(result.stdout)["status"] == "completed"
+    assert scratch.state(url) == expected
+    catalog = json.loads(scratch.manage(url, "list_backups", "--json").stdout)
+    assert last in {b["id"] for b in catalog["backups"]}
+
+
+def test_backup_restores_into_the_other_engine(world, scratch):
+    other = "postgresql" if connection.vendor == "sqlite" else "sqlite"
+    if other == "postgresql" and not postgres_available():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    backup_id = create_full_backup()
+    expected = _as_tuples(_state_of_this_database())
+    url = scratch.url(other)
+    scratch.manage(url, "migrate", "-v0")
+    scratch.manage(
+        url, "restore_backup", backup_id, "--noinput", "--no-pre-restore-backup"
+    )
+    assert scratch.state(url) == expected
+    # And back again: the other engine's backup restores here.
+    scratch.manage(url, "create_backup", "--note", "from the other engine")
+    listed = json.loads(scratch.manage(url, "list_backups", "--json").stdout)
+    theirs = next(b for b in listed["backups"] if b["note"] == "from the other engine")
+    Message.objects.all().delete()
+    from recovery.services.restoring import restore_from_backup
+
+    restore_from_backup(theirs["id"], create_pre_restore_backup=False)
+    assert _as_tuples(_state_of_this_database()) == expected
+
+
+# The child restores slowly and says when it has begun writing; the parent
+# kills it there. The slowdown is the test's, not the product's.
+SLOW_RESTORE = """
+import sys, time, django
+django.setup()
+from recovery import loaders
+original = loaders.RowLoader._flush
+def slow(self, *args, **kwargs):
+    original(self, *args, **kwargs)
+    print("WRITING", flush=True)
+    time.sleep(0.5)
+loaders.RowLoader._flush = slow
+original_copy = loaders.copy_in
+def slow_copy(*args, **kwargs):
+    rows = original_copy(*args, **kwargs)
+    print("WRITING", flush=True)
+    time.sleep(0.5)
+    return rows
+loaders.copy_in = slow_copy
+from recovery.services.restoring import restore_from_backup
+restore_from_backup(sys.argv[1], create_pre_restore_backup=False)
+"""
+
+
+def test_killed_restore_leaves_every_table_as_it_was(world, scratch):
+    url = scratch.url(connection.vendor)
+    scratch.manage(url, "migrate", "-v0")
+    scratch.manage(
+        url,
+        "seed_messaging",
+        "--users",
+        "10",
+        "--conversations",
+        "20",
+        "--messages",
+        "3000",
+        "--calls",
+        "50",
+        "--media",
+        "10",
+        "--noinput",
+    )
+    backup_id = scratch.manage(url, "create_backup").stdout.strip()
+    scratch.manage(
+        url,
+        "shell",
+        "-c",
+        "from messaging.models import Message; "
+        "Message.objects.filter(id__lte=500).delete(); "
+        "Message.objects.filter(id__gt=2500).update(body='changed')",
+    )
+    before = scratch.state(url)
+    child = subprocess.Popen(
+        [sys.executable, "-c", SLOW_RESTORE, backup_id],
+        cwd=ROOT,
+        env=scratch.env(url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while child.stdout.readline().strip() != "WRITING":
+        assert child.poll() is None, child.stderr.read()
+        assert time.monotonic() < deadline
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    assert scratch.state(url) == before
+    # The dead restore's lock is broken by the next one, which completes.
+    scratch.manage(
+        url, "restore_backup", backup_id, "--noinput", "--no-pre-restore-backup"
+    )
+    assert scratch.state(url) != before
