@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.management.color import no_style
 from django.db import connection
 
 from backups.archive.rows import decode_fields
@@ -112,11 +111,24 @@ def _switch_delete_triggers(*, on: bool) -> None:
             cursor.execute(statement)
 
 
-def reset_sequences(specs: Iterable[TableSpec]) -> None:
-    statements = connection.ops.sequence_reset_sql(no_style(), [s.model for s in specs])
+def advance_sequences(specs: Iterable[TableSpec]) -> None:
+    """Move id sequences past the restored rows, never backwards.
+
+    Ids are never reused, even after a restore brings back an older, smaller
+    state: a tombstone or an export naming an id always means the same row.
+    SQLite's AUTOINCREMENT already keeps the highest id ever used.
+    """
+    if connection.vendor != "postgresql":
+        return
     with connection.cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement)
+        for spec in specs:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [spec.table])
+            sequence = cursor.fetchone()[0]
+            cursor.execute(
+                f"SELECT setval(%s, GREATEST((SELECT coalesce(max(id), 0) FROM "
+                f"{quote(spec.table)}), (SELECT last_value FROM {sequence}), 1))",
+                [sequence],
+            )
 
 
 def check_foreign_keys() -> None:

@@ -32,9 +32,9 @@ from recovery.loaders import (
     PostgresBulkLoader,
     RowLoader,
     TableTally,
+    advance_sequences,
     check_columns,
     check_foreign_keys,
-    reset_sequences,
 )
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,9 @@ class Applier:
     media: MediaTally = field(default_factory=MediaTally)
     needed_blobs: set[str] = field(default_factory=set)
     conversation_ids: set[int] = field(default_factory=set)
+    # Ids each table received from the current incremental: a row in the
+    # snapshot exists, whatever a tombstone in the same window says.
+    upserted: dict[str, set[int]] = field(default_factory=dict)
 
     def run(self) -> dict[str, TableTally]:
         """Clear the scope, apply every archive of the chain, check references."""
@@ -92,7 +95,7 @@ class Applier:
         if self.bulk is not None:
             self.bulk.finish()
         check_foreign_keys()
-        reset_sequences(self.plan.specs)
+        advance_sequences(self.plan.specs)
         return self.rows.tallies
 
     def _clear(self) -> None:
@@ -109,6 +112,7 @@ class Applier:
     def _apply_archive(self, backup: Backup, *, first: bool) -> None:
         store = object_store(backup.storage)
         filtered = self.plan.user_id is not None and backup.scope == "system"
+        self.upserted = {}
         held = None  # a system archive's conversations, until we know the user's
         with open_archive(store, backup.object_key, keyring=self.keyring) as (
             reader,
@@ -148,6 +152,8 @@ class Applier:
             # The archive's bytes are COPY text already: no parsing at all.
             return self.bulk.load(spec, columns, section.iter_data())
         lines = self._lines(section, spec, columns, filtered=filtered)
+        if not first:
+            lines = _recording_ids(lines, self.upserted.setdefault(label, set()))
         shared = plan.user_id is not None and label == CONVERSATION
         self.rows.load(
             spec, columns, lines, replace=not first and not shared, keep_existing=shared
@@ -233,7 +239,9 @@ class Applier:
                 continue
             if user is not None and fields[owner_at] != user:
                 continue
-            doomed.setdefault(label, []).append(int(fields[id_at]))
+            row_id = int(fields[id_at])
+            if row_id not in self.upserted.get(label, ()):
+                doomed.setdefault(label, []).append(row_id)
         for label, ids in doomed.items():
             self.rows.delete_ids(spec_for(label), ids)
 
@@ -286,3 +294,9 @@ def _owned_by(
         fields = line.split(b"\t")
         if any(fields[p] == user for p in positions):
             yield line
+
+
+def _recording_ids(lines: Iterable[bytes], seen: set[int]) -> Iterator[bytes]:
+    for line in lines:
+        seen.add(int(line.split(b"\t", 1)[0]))
+        yield line
