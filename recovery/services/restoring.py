@@ -123,7 +123,7 @@ def restore_from_backup(
                 validate_chain(target.chain, actor=actor)
             pre = None
             if create_pre_restore_backup and not dry_run:
-                pre = _pre_restore_backup(target, actor=actor)
+                pre = take_pre_restore_backup(target, actor=actor)
             result = apply_chain(target, dry_run=dry_run)
     except locks.LockHeld as exc:
         raise RestoreRefused(f"{exc}; try again when it has finished") from exc
@@ -168,7 +168,8 @@ def validate_chain(chain: list[Backup], *, actor: Any = None) -> None:
             )
 
 
-def _pre_restore_backup(target: RestoreTarget, *, actor: Any) -> Backup:
+def take_pre_restore_backup(target: RestoreTarget, *, actor: Any) -> Backup:
+    """Back up the data a restore of ``target`` will replace."""
     return run_backup(
         kind=Backup.Kind.FULL,
         user=target.user,

@@ -1,0 +1,275 @@
+"""Disaster-recovery plans and runs (the brief's ``executeDisasterRecovery``).
+
+A plan is an ordered list of steps; a run records each step's status, timing
+and outcome as it goes, committed step by step so the admin can follow it.
+The data-changing step is one ``restore_from_backup`` transaction: a failure
+at any step leaves the data as the last completed step left it, and the run
+says which step failed and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.utils import timezone
+
+from backups.models import Backup
+from recovery.exceptions import RecoveryError, RestoreRefused
+from recovery.models import RecoveryPlan, RecoveryRun
+from recovery.services.integrity import validate_data_integrity
+from recovery.services.restoring import (
+    resolve_target,
+    restore_from_backup,
+    take_pre_restore_backup,
+    validate_chain,
+)
+from talowa_admin.audit import record_audit_event
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PLAN_NAME = "Full system recovery"
+DEFAULT_STEPS = [
+    {"action": "verify_chain", "title": "Verify the backup chain"},
+    {"action": "pre_restore_backup", "title": "Back up the current data"},
+    {
+        "action": "restore",
+        "title": "Restore conversations, messages, calls, media",
+        "data_types": ["conversations", "messages", "call_history", "media_files"],
+    },
+    {"action": "validate_integrity", "title": "Validate the restored data"},
+    {"action": "notify", "title": "Record the outcome"},
+]
+ACTIONS = {step["action"] for step in DEFAULT_STEPS}
+
+
+def default_plan() -> RecoveryPlan:
+    plan = RecoveryPlan.objects.filter(is_default=True).first()
+    if plan is None:
+        plan, _ = RecoveryPlan.objects.get_or_create(
+            name=DEFAULT_PLAN_NAME,
+            defaults={"steps": DEFAULT_STEPS, "is_default": True},
+        )
+    return plan
+
+
+def start_recovery_run(
+    *,
+    backup_id: str,
+    plan: RecoveryPlan | None = None,
+    options: dict | None = None,
+    actor: Any = None,
+) -> RecoveryRun:
+    """Record a queued run of ``plan`` for ``backup_id``."""
+    plan = plan or default_plan()
+    steps = [{**step, "status": "pending"} for step in plan.steps]
+    return RecoveryRun.objects.create(
+        plan=plan,
+        backup_id=backup_id,
+        options=options or {},
+        steps=steps,
+        requested_by=actor if hasattr(actor, "get_username") else None,
+    )
+
+
+def execute_disaster_recovery(
+    *,
+    backup_id: str,
+    validate_before_restore: bool = True,
+    create_pre_restore_backup: bool = True,
+    user: Any = None,
+    data_types: list[str] | None = None,
+    plan: RecoveryPlan | None = None,
+    run: RecoveryRun | None = None,
+    actor: Any = None,
+) -> dict[str, Any]:
+    """Run a recovery plan to restore ``backup_id``; return status and steps.
+
+    ``user`` and ``data_types`` narrow the restore step (the default plan
+    restores every data type of the whole system). Refuses before the first
+    step when the backup cannot be restored at all.
+    """
+    resolve_target(backup_id, user=user, data_types=data_types)
+    run = run or start_recovery_run(
+        backup_id=backup_id,
+        plan=plan,
+        actor=actor,
+        options={
+            "validate_before_restore": validate_before_restore,
+            "create_pre_restore_backup": create_pre_restore_backup,
+            "user": user.get_username() if user else None,
+            "data_types": data_types,
+        },
+    )
+    run.status, run.started_at = RecoveryRun.Status.RUNNING, timezone.now()
+    run.save(update_fields=["status", "started_at"])
+    context = {
+        "user": user,
+        "actor": actor,
+        "run": run,
+        "data_types": data_types,
+        "validate": validate_before_restore,
+        "pre_restore": create_pre_restore_backup,
+    }
+    for index in range(len(run.steps)):
+        if not _run_step(run, index, context):
+            break
+    else:
+        run.status = RecoveryRun.Status.COMPLETED
+    run.finished_at = timezone.now()
+    run.save(
+        update_fields=[
+            "status",
+            "finished_at",
+            "steps",
+            "log",
+            "error",
+            "pre_restore_backup_id",
+        ]
+    )
+    record_audit_event(
+        actor=actor,
+        action="recovery.run",
+        target=run,
+        details={"backup": backup_id, "status": run.status, "error": run.error},
+    )
+    return describe_run(run)
+
+
+def _run_step(run: RecoveryRun, index: int, context: dict) -> bool:
+    step = run.steps[index]
+    if step["action"] == "pre_restore_backup" and not context["pre_restore"]:
+        _finish_step(run, index, "skipped", "not requested", 0.0)
+        return True
+    if step["action"] == "verify_chain" and not context["validate"]:
+        _finish_step(run, index, "skipped", "not requested", 0.0)
+        return True
+    step["status"] = "running"
+    run.save(update_fields=["steps"])
+    started = time.monotonic()
+    try:
+        outcome = STEP_FUNCTIONS[step["action"]](run, step, context)
+    except RecoveryError as exc:
+        _finish_step(run, index, "failed", str(exc), time.monotonic() - started)
+        run.status, run.error = RecoveryRun.Status.FAILED, str(exc)
+        return False
+    _finish_step(run, index, "completed", outcome, time.monotonic() - started)
+    return True
+
+
+def _finish_step(
+    run: RecoveryRun, index: int, status: str, outcome: Any, seconds: float
+) -> None:
+    step = run.steps[index]
+    step.update(status=status, seconds=round(seconds, 3), result=outcome)
+    line = f"{timezone.now():%H:%M:%S} {step.get('title', step['action'])}: {status}"
+    run.log = f"{run.log}{line}\n"
+    run.save(update_fields=["steps", "log"])
+    logger.info("recovery run %s: %s", run.pk, line)
+
+
+def _verify(run: RecoveryRun, step: dict, context: dict) -> str:
+    target = resolve_target(run.backup_id, user=context["user"])
+    validate_chain(target.chain, actor=context["actor"])
+    return f"{len(target.chain)} backup(s) verified"
+
+
+def _pre_restore(run: RecoveryRun, step: dict, context: dict) -> str:
+    target = resolve_target(
+        run.backup_id, user=context["user"], data_types=context["data_types"]
+    )
+    backup = take_pre_restore_backup(target, actor=context["actor"])
+    run.pre_restore_backup_id = backup.id
+    run.save(update_fields=["pre_restore_backup_id"])
+    return backup.id
+
+
+def _restore(run: RecoveryRun, step: dict, context: dict) -> dict:
+    result = restore_from_backup(
+        run.backup_id,
+        user=context["user"],
+        data_types=context["data_types"] or _held(run, step.get("data_types")),
+        validate_before_restore=False,
+        create_pre_restore_backup=False,
+        actor=context["actor"],
+    )
+    return {"tables": result["tables"], "media": result["media"]}
+
+
+def _held(run: RecoveryRun, wanted: list[str] | None) -> list[str] | None:
+    """The plan's data types that the backup holds (a plan names them all)."""
+    if wanted is None:
+        return None
+    backup = Backup.objects.get(pk=run.backup_id)
+    return [name for name in wanted if name in backup.data_types] or None
+
+
+def _integrity(run: RecoveryRun, step: dict, context: dict) -> dict:
+    report = validate_data_integrity()
+    if report["status"] == "error":
+        problems = "; ".join(
+            c["message"] for c in report["checks"] if c["status"] == "error"
+        )
+        raise RecoveryError(f"the restored data failed validation: {problems}")
+    return report
+
+
+def _notify(run: RecoveryRun, step: dict, context: dict) -> str:
+    logger.warning("recovery run %s of %s finished its steps", run.pk, run.backup_id)
+    return "recorded in the audit trail and the log"
+
+
+STEP_FUNCTIONS: dict[str, Callable[[RecoveryRun, dict, dict], Any]] = {
+    "verify_chain": _verify,
+    "pre_restore_backup": _pre_restore,
+    "restore": _restore,
+    "validate_integrity": _integrity,
+    "notify": _notify,
+}
+
+
+def rollback_restore(run: RecoveryRun, *, actor: Any = None) -> dict[str, Any]:
+    """Put back the data the run replaced, from its pre-restore backup."""
+    if run.status not in {RecoveryRun.Status.COMPLETED, RecoveryRun.Status.FAILED}:
+        raise RestoreRefused(
+            f"run {run.pk} is {run.status}; only a finished run can be rolled back"
+        )
+    if not run.pre_restore_backup_id:
+        raise RestoreRefused(
+            f"run {run.pk} took no pre-restore backup, so there is "
+            "nothing to roll back to"
+        )
+    pre = Backup.objects.filter(pk=run.pre_restore_backup_id).first()
+    user = pre.owner if pre is not None and pre.scope == "user" else None
+    result = restore_from_backup(
+        run.pre_restore_backup_id,
+        user=user,
+        create_pre_restore_backup=False,
+        actor=actor,
+    )
+    run.status = RecoveryRun.Status.ROLLED_BACK
+    run.log = (
+        f"{run.log}{timezone.now():%H:%M:%S} rolled back to "
+        f"{run.pre_restore_backup_id}\n"
+    )
+    run.save(update_fields=["status", "log"])
+    record_audit_event(
+        actor=actor,
+        action="recovery.rollback",
+        target=run,
+        details={"restored": run.pre_restore_backup_id},
+    )
+    return result
+
+
+def describe_run(run: RecoveryRun) -> dict[str, Any]:
+    return {
+        "status": run.status,
+        "run_id": run.pk,
+        "backup_id": run.backup_id,
+        "pre_restore_backup": run.pre_restore_backup_id or None,
+        "steps": run.steps,
+        "error": run.error,
+    }

@@ -1,0 +1,151 @@
+"""Recovery plans and runs, rollback, integrity validation, the command."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from backups.services import create_full_backup
+from messaging.models import Message
+from recovery.models import RecoveryPlan, RecoveryRun
+from recovery.services.integrity import validate_data_integrity
+from recovery.services.plans import execute_disaster_recovery, rollback_restore
+from talowa_admin.models import AuditEvent
+from tests.backups.conftest import SECRET_BODY, TELUGU
+from tests.recovery.conftest import table_state
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_default_plan_comes_with_a_migration():
+    plan = RecoveryPlan.objects.get(is_default=True)
+    assert [s["action"] for s in plan.steps] == [
+        "verify_chain",
+        "pre_restore_backup",
+        "restore",
+        "validate_integrity",
+        "notify",
+    ]
+
+
+def test_disaster_recovery_runs_every_step_and_can_be_rolled_back(world):
+    backup_id = create_full_backup()
+    expected = table_state()
+    Message.objects.filter(body=TELUGU).update(body="changed later")
+    Message.objects.create(
+        conversation=world.group, sender=world.asha, kind="group", body="new later"
+    )
+    changed = table_state()
+    result = execute_disaster_recovery(backup_id=backup_id, actor="test")
+    assert result["status"] == "completed", result
+    assert [s["status"] for s in result["steps"]] == ["completed"] * 5
+    assert result["steps"][3]["result"]["status"] in {"ok", "warning"}
+    assert table_state() == expected
+    run = RecoveryRun.objects.get(pk=result["run_id"])
+    assert run.pre_restore_backup_id == result["pre_restore_backup"]
+    assert "Validate the restored data: completed" in run.log
+    rollback_restore(run, actor="test")
+    assert table_state() == changed
+    run.refresh_from_db()
+    assert run.status == "rolled_back"
+    assert AuditEvent.objects.filter(action="recovery.rollback").exists()
+
+
+def test_failed_step_stops_the_run_and_says_why(world):
+    from backups.models import Backup
+    from backups.storage import object_store
+
+    backup = Backup.objects.get(pk=create_full_backup())
+    path = object_store().root / backup.object_key
+    data = bytearray(path.read_bytes())
+    data[-30] ^= 1
+    path.write_bytes(bytes(data))
+    result = execute_disaster_recovery(backup_id=backup.id)
+    assert result["status"] == "failed"
+    assert [s["status"] for s in result["steps"]] == [
+        "failed",
+        "pending",
+        "pending",
+        "pending",
+        "pending",
+    ]
+    assert "failed verification" in result["error"]
+
+
+def test_integrity_validation_finds_broken_references_and_media(world):
+    from django.core.files.storage import storages
+
+    report = validate_data_integrity()
+    assert report["status"] in {"ok", "warning"}
+    photo = world.asha.id
+    from messaging.models import MediaFile
+
+    media = MediaFile.objects.filter(owner_id=photo).first()
+    storages["media"].delete(media.file.name)
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA foreign_keys = OFF")
+            cursor.execute(
+                "UPDATE messaging_message SET conversation_id = 99999 WHERE body = %s",
+                [SECRET_BODY],
+            )
+            cursor.execute("PRAGMA foreign_keys = ON")
+        expect = {"media", "references:messaging.message.conversation"}
+    else:
+        expect = {"media"}
+    report = validate_data_integrity()
+    assert report["status"] == "error"
+    failing = {c["name"] for c in report["checks"] if c["status"] == "error"}
+    assert failing == expect
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_restore_command_runs_a_recorded_recovery(world):
+    backup_id = create_full_backup()
+    expected = table_state()
+    Message.objects.all().delete()
+    result = json.loads(run("restore_backup", backup_id, "--noinput", "--json"))
+    assert result["status"] == "completed"
+    assert table_state() == expected
+    preview = json.loads(run("restore_backup", backup_id, "--dry-run", "--json"))
+    assert preview["status"] == "dry_run"
+    assert preview["changes"]["messaging.message"] == {
+        "inserted": 0,
+        "updated": 0,
+        "deleted": 0,
+    }
+    text = run("restore_backup", "--rollback", str(result["run_id"]), "--noinput")
+    assert "Rolled back" in text
+    assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["backup_nope", "--noinput"], "neither in the catalog"),
+        ([], "give the ID"),
+        (["--rollback", "999"], "no recovery run 999"),
+        (["x", "--user", "nobody"], "no user named"),
+    ],
+)
+def test_restore_command_bad_input(world, args, message):
+    with pytest.raises(CommandError, match=message):
+        run("restore_backup", *args)
+
+
+def test_restore_command_asks_first(world, monkeypatch):
+    backup_id = create_full_backup()
+    monkeypatch.setattr("builtins.input", lambda prompt: "no")
+    with pytest.raises(CommandError, match="cancelled"):
+        run("restore_backup", backup_id)
+    assert not RecoveryRun.objects.exists()
