@@ -95,7 +95,7 @@ def export_user_data(
     user: Any,
     *,
     data_types: Sequence[str] | None = None,
-    format: str = "json",  # noqa: A002 (the brief's name)
+    format: str = "json",  # the brief's keyword
     include_metadata: bool = True,
     output: str | Path | None = None,
     backup_id: str | None = None,
@@ -128,7 +128,8 @@ def export_user_data(
             requested_by=actor if _is_user(actor) else None,
         )
     result = run_export_job(job_id=job.pk, actor=actor)
-    assert result is not None  # a job created just now is queued
+    if result is None:  # only if something else started the job meanwhile
+        raise ExportError(f"export {job.pk} was started by someone else")
     return result
 
 
@@ -136,7 +137,7 @@ def perform_data_export(
     *,
     user: Any,
     data_types: Sequence[str] | None = None,
-    format: str = "json",  # noqa: A002 (the brief's name)
+    format: str = "json",  # the brief's keyword
     include_metadata: bool = True,
     create_backup: bool = False,
     actor: Any = None,
@@ -170,7 +171,7 @@ def perform_data_export(
 def request_export(
     *,
     user: Any,
-    format: str,  # noqa: A002 (the brief's name)
+    format: str,  # the brief's keyword
     data_types: Sequence[str] | None = None,
     include_metadata: bool = True,
     requested_by: Any = None,
@@ -216,7 +217,7 @@ def request_export(
 def request_exports(
     *,
     users: Sequence[Any],
-    format: str,  # noqa: A002 (the brief's name)
+    format: str,  # the brief's keyword
     data_types: Sequence[str] | None = None,
     include_metadata: bool = True,
     requested_by: Any,
@@ -243,12 +244,21 @@ def request_exports(
 
 
 def queue_export(*, job_id: int) -> None:
-    """Hand a queued job to the django-q2 cluster."""
+    """Hand a queued job to the django-q2 cluster (failing it if that fails)."""
     from django_q.tasks import async_task
 
-    async_task(
-        TASK, job_id, hook=TASK_HOOK, task_name=f"export-{job_id}", group="exports"
-    )
+    try:
+        async_task(
+            TASK, job_id, hook=TASK_HOOK, task_name=f"export-{job_id}", group="exports"
+        )
+    except Exception as exc:
+        reason = _reason(exc)
+        jobs.fail_unfinished_job(
+            job_id=job_id, reason=f"it could not be queued: {reason}", actor="system"
+        )
+        raise ExportError(
+            f"the export could not be started ({reason}); try again in a few minutes"
+        ) from exc
 
 
 def _refuse_if_running(user: Any) -> None:
@@ -378,7 +388,7 @@ def _export_to_file(
     user: Any,
     path: Path,
     *,
-    format: str,  # noqa: A002
+    format: str,  # the brief's keyword
     data_types: list[str],
     include_metadata: bool,
     actor: Any,

@@ -91,7 +91,14 @@ def execute_disaster_recovery(
     restores every data type of the whole system). Refuses before the first
     step when the backup cannot be restored at all.
     """
-    resolve_target(backup_id, user=user, data_types=data_types)
+    try:
+        resolve_target(backup_id, user=user, data_types=data_types)
+    except RecoveryError as exc:
+        if run is not None:
+            run.status, run.error = RecoveryRun.Status.FAILED, str(exc)
+            run.finished_at = timezone.now()
+            run.save(update_fields=["status", "error", "finished_at"])
+        raise
     run = run or start_recovery_run(
         backup_id=backup_id,
         plan=plan,

@@ -1,0 +1,81 @@
+"""django-q2 task functions of the backups app: thin, given ids, raising on failure.
+
+A task that caught its own error would show as a success in the queue admin;
+these let errors through, after the service has recorded them on the job.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from backups.exceptions import BackupError
+from backups.services import exporting
+
+logger = logging.getLogger(__name__)
+
+
+def run_export(job_id: int) -> str:
+    """Write export ``job_id`` (queued by ``request_export``)."""
+    result = exporting.run_export_job(job_id=job_id)
+    if result is None:
+        return f"export {job_id} was not queued; nothing done"
+    return f"export {job_id} completed: {result.size_bytes} bytes"
+
+
+def export_task_finished(task: Any) -> None:
+    """django-q2 hook: fail the job if its task failed before the service could.
+
+    The service marks its own failures; this covers a task that never reached
+    it (an import error, say). A worker killed outright calls no hook: the
+    job's lease runs out and ``cleanup_expired_exports`` fails it.
+    """
+    if task.success or not task.args:
+        return
+    reason = str(task.result or "the task failed").split(" : ", 1)[0]
+    exporting.fail_unfinished_export(
+        job_id=int(task.args[0]), reason=f"the export task failed: {reason}"[:500]
+    )
+
+
+def cleanup_expired_exports() -> dict[str, Any]:
+    """Delete expired exports' files and fail exports whose worker died."""
+    report = exporting.cleanup_expired_exports()
+    logger.info("export cleanup: %s", report)
+    return report
+
+
+def run_backup(
+    kind: str, user_id: int | None, actor_id: int | None, note: str = ""
+) -> str:
+    """Take a full or incremental backup (of one user when ``user_id``)."""
+    from django.contrib.auth import get_user_model
+
+    from backups.services import create_full_backup, create_incremental_backup
+
+    users = get_user_model().objects
+    user = users.get(pk=user_id) if user_id else None
+    actor = users.filter(pk=actor_id).first() if actor_id else "worker"
+    if kind == "incremental":
+        return create_incremental_backup(
+            user=user, note=note, actor=actor, full_if_missing=True
+        )
+    return create_full_backup(user=user, note=note, actor=actor)
+
+
+def verify_backups(backup_ids: list[str], actor_id: int | None = None) -> str:
+    """Verify backups; raise if any fails, so the queue shows the failure."""
+    from django.contrib.auth import get_user_model
+
+    from backups.models import Backup
+    from backups.services import verify_backup
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    failed = []
+    for backup in Backup.objects.filter(pk__in=backup_ids).order_by("created_at"):
+        result = verify_backup(backup, actor=actor or "worker")
+        if not result.ok:
+            failed.append(f"{backup.id}: {result.error}")
+    if failed:
+        raise BackupError("verification failed: " + "; ".join(failed))
+    return f"{len(backup_ids)} backup(s) verified"

@@ -1,0 +1,248 @@
+"""Benchmark backups against PostgreSQL's own tools, side by side in one run.
+
+    .venv/bin/python bench/backup.py [--messages 1000000] [--runs 3]
+
+On a scratch PostgreSQL database seeded with ``seed_messaging`` (1,000,000
+messages by default) it measures, each in its own subprocess: our full
+backup; ``pg_dump -Fc`` of the same tables; ``pg_dump -Fp | zstd -3 |
+openssl enc -aes-256-ctr``; Django's ``dumpdata`` of the same models; our
+incremental after 1% of the messages changed; our verify. Then our full
+backup again on a quarter of the data, to show memory stays flat. Prints wall
+seconds (median of ``--runs``), peak RSS, output bytes and the issue's ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import (  # noqa: E402
+    MANAGE,
+    best_of,
+    drop_database,
+    environment,
+    manage,
+    measure,
+    megabytes,
+    mib,
+    recreate_database,
+    seed,
+    table,
+)
+
+DATABASE = "talowa_bench_backup"
+SMALL_DATABASE = "talowa_bench_backup_small"
+TABLES = [
+    "auth_user",
+    "messaging_conversation",
+    "messaging_participant",
+    "messaging_message",
+    "messaging_callrecord",
+    "messaging_mediafile",
+]
+MODELS = [
+    "auth.user",
+    "messaging.conversation",
+    "messaging.participant",
+    "messaging.message",
+    "messaging.callrecord",
+    "messaging.mediafile",
+]
+
+
+def main() -> int:
+    options = parse_args()
+    work = Path(tempfile.mkdtemp(prefix="talowa-bench-backup-"))
+    try:
+        return run(options, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if not options.keep:
+            drop_database(DATABASE)
+            drop_database(SMALL_DATABASE)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-dumpdata", action="store_true")
+    parser.add_argument("--keep", action="store_true")
+    return parser.parse_args()
+
+
+def prepare(work: Path, database: str, messages: int) -> dict[str, str]:
+    env = environment(work / database, recreate_database(database))
+    manage(env, "migrate", "-v0")
+    seed(env, messages)
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from django.db import connection; "
+        "connection.cursor().execute('VACUUM ANALYZE')",
+    )
+    return env
+
+
+def run(options: argparse.Namespace, work: Path) -> int:
+    print(f"Seeding {options.messages:,} messages ...", flush=True)
+    env = prepare(work, DATABASE, options.messages)
+    rows, results = [("step", "seconds", "peak RSS MiB", "output MB", "runs (s)")], {}
+
+    def record(name, measured, times, size):
+        results[name] = (measured, size)
+        rows.append(
+            (
+                name,
+                f"{measured.seconds:.2f}",
+                mib(measured.peak_mib),
+                megabytes(size),
+                " ".join(f"{t:.2f}" for t in times),
+            )
+        )
+
+    full, times = best_of(options.runs, [*MANAGE, "create_backup", "--json"], env)
+    record("ours: full backup", full, times, full.json()["size_bytes"])
+
+    tables = " ".join(f"-t {t}" for t in TABLES)
+    dump = work / "dump.fc"
+    fc, times = best_of(
+        options.runs, [f"pg_dump -Fc {tables} -f {dump} {DATABASE}"], env, shell=True
+    )
+    record("pg_dump -Fc", fc, times, dump.stat().st_size)
+
+    key = work / "openssl.pass"
+    key.write_text(os.urandom(32).hex())
+    key.chmod(0o600)
+    piped = work / "dump.sql.zst.enc"
+    pipeline = (
+        f"pg_dump -Fp {tables} {DATABASE} | zstd -3 -q -c | openssl enc "
+        f"-aes-256-ctr -pbkdf2 -pass file:{key} -out {piped}"
+    )
+    pipe, times = best_of(options.runs, [pipeline], env, shell=True)
+    record("pg_dump | zstd -3 | openssl", pipe, times, piped.stat().st_size)
+
+    if not options.skip_dumpdata:
+        out = work / "dumpdata.json"
+        dd = measure([*MANAGE, "dumpdata", *MODELS, "-o", str(out)], env)
+        record("django dumpdata", dd, [dd.seconds], out.stat().st_size)
+
+    incremental_times, incremental = [], None
+    for turn in range(options.runs):
+        manage(env, "shell", "-c", _touch_one_percent(turn))
+        incremental = measure(
+            [*MANAGE, "create_backup", "--incremental", "--json"], env
+        )
+        incremental_times.append(incremental.seconds)
+    incremental_times.sort()
+    incremental.seconds = incremental_times[len(incremental_times) // 2]
+    record(
+        "ours: incremental (1% changed)",
+        incremental,
+        incremental_times,
+        incremental.json()["size_bytes"],
+    )
+
+    full_id = full.json()["id"]
+    verify, times = best_of(
+        options.runs, [*MANAGE, "verify_backup", full_id, "--json"], env
+    )
+    record("ours: verify full", verify, times, full.json()["size_bytes"])
+
+    print(
+        f"Seeding {options.messages // 4:,} messages for the memory comparison ...",
+        flush=True,
+    )
+    small_env = prepare(work, SMALL_DATABASE, options.messages // 4)
+    small, times = best_of(
+        options.runs, [*MANAGE, "create_backup", "--json"], small_env
+    )
+    record(
+        f"ours: full backup, {options.messages // 4:,} messages",
+        small,
+        times,
+        small.json()["size_bytes"],
+    )
+
+    print()
+    print(
+        table(
+            rows,
+            f"Backups of {options.messages:,} messages on PostgreSQL "
+            f"(median of {options.runs})",
+        )
+    )
+    print()
+    return verdicts(results, full, fc, pipe, incremental, verify, small)
+
+
+def _touch_one_percent(turn: int) -> str:
+    return (
+        "from django.db import connection; c = connection.cursor(); "
+        "c.execute(\"UPDATE messaging_message SET body = body || ' (edited)', "
+        f'is_edited = true, updated_at = now() WHERE id % 100 = {turn}")'
+    )
+
+
+def verdicts(results, full, fc, pipe, incremental, verify, small) -> int:
+    verify_rate = full.json()["size_bytes"] / 1e6 / verify.seconds
+    checks = [
+        (
+            "full / (pg_dump | zstd | openssl)",
+            full.seconds / pipe.seconds,
+            "<= 2.0",
+            full.seconds / pipe.seconds <= 2.0,
+        ),
+        (
+            "full / pg_dump -Fc",
+            full.seconds / fc.seconds,
+            "<= 0.5",
+            full.seconds / fc.seconds <= 0.5,
+        ),
+        (
+            "peak RSS of the full backup (MiB)",
+            full.peak_mib,
+            "<= 150",
+            full.peak_mib <= 150,
+        ),
+        (
+            "peak RSS, full data / quarter data",
+            full.peak_mib / small.peak_mib,
+            "flat (<= 1.25)",
+            full.peak_mib / small.peak_mib <= 1.25,
+        ),
+        (
+            "incremental / full (time)",
+            incremental.seconds / full.seconds,
+            "<= 0.10",
+            incremental.seconds / full.seconds <= 0.10,
+        ),
+        ("verify (MB of archive per s)", verify_rate, ">= 150", verify_rate >= 150),
+    ]
+    rows = [("target", "measured", "goal", "")]
+    rows += [
+        (name, f"{value:.2f}", goal, "PASS" if ok else "FAIL")
+        for name, value, goal, ok in checks
+    ]
+    print(table(rows, "Targets"))
+    print(
+        json.dumps(
+            {
+                name: {"seconds": m.seconds, "peak_mib": m.peak_mib, "bytes": size}
+                for name, (m, size) in results.items()
+            }
+        )
+    )
+    return 0 if all(ok for *_rest, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

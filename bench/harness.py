@@ -1,0 +1,169 @@
+"""Shared pieces of the benchmarks: scratch databases, measured subprocesses.
+
+Every measured step runs in a subprocess of a small launcher, which reports
+the step's wall time and the peak RSS of its largest process (for a shell
+pipeline: of its largest member), so steps are measured the same way whether
+they are ours or PostgreSQL's tools.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGE = [sys.executable, str(ROOT / "manage.py")]
+SERVER = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+LAUNCHER = """
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+done = subprocess.run(json.loads(sys.argv[1]), capture_output=True)
+seconds = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+sys.stdout.buffer.write(done.stdout)
+sys.stderr.buffer.write(done.stderr)
+sys.stderr.write("\\n@@MEASURE " + json.dumps({"seconds": seconds, "peak_kib": peak,
+                                            "code": done.returncode}))
+"""
+
+
+@dataclass
+class Measure:
+    seconds: float
+    peak_mib: float
+    stdout: str
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def measure(command: list[str], env: dict[str, str], *, shell: bool = False) -> Measure:
+    """Run ``command`` (or a shell pipeline) and measure it; raise on failure."""
+    argv = ["bash", "-o", "pipefail", "-c", command[0]] if shell else command
+    done = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, json.dumps(argv)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    stderr, _, tail = done.stderr.rpartition("@@MEASURE ")
+    result = json.loads(tail)
+    if result["code"] != 0:
+        raise RuntimeError(f"{' '.join(argv)[:200]} failed:\n{stderr[-3000:]}")
+    return Measure(result["seconds"], result["peak_kib"] / 1024, done.stdout)
+
+
+def best_of(
+    runs: int,
+    command: list[str],
+    env: dict[str, str],
+    *,
+    shell: bool = False,
+    before=None,
+) -> tuple[Measure, list[float]]:
+    """Run ``runs`` times; return the median run and every time."""
+    results = []
+    for _ in range(runs):
+        if before:
+            before()
+        results.append(measure(command, env, shell=shell))
+    results.sort(key=lambda m: m.seconds)
+    return results[len(results) // 2], [m.seconds for m in results]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def database_url(name: str) -> str:
+    return f"postgres://{SERVER['user']}@{SERVER['host']}:{SERVER['port']}/{name}"
+
+
+def recreate_database(name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(**SERVER, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return database_url(name)
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(**SERVER, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def environment(data_dir: Path, url: str) -> dict[str, str]:
+    return dict(
+        os.environ,
+        DATABASE_URL=url,
+        TALOWA_DATA_DIR=str(data_dir),
+        TALOWA_LOG_LEVEL="warning",
+        PGHOST=SERVER["host"],
+        PGPORT=str(SERVER["port"]),
+        PGUSER=SERVER["user"],
+    )
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [*MANAGE, *args], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def seed(env: dict[str, str], messages: int, *, replace: bool = False) -> None:
+    """Seed the benchmark's data set, scaled from 1,000,000 messages."""
+    scale = messages / 1_000_000
+    manage(
+        env,
+        "seed_messaging",
+        "--users",
+        str(max(20, int(2000 * scale))),
+        "--conversations",
+        str(max(40, int(20000 * scale))),
+        "--messages",
+        str(messages),
+        "--calls",
+        str(int(100000 * scale)),
+        "--media",
+        str(int(50000 * scale)),
+        "--seed",
+        "7",
+        "--noinput",
+        *(["--replace"] if replace else []),
+    )
+
+
+def table(rows: list[tuple], title: str) -> str:
+    """Render rows (the first is the header) as an aligned text table."""
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = [title]
+    for number, row in enumerate(rows):
+        cells = [
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells))
+        if number == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def mib(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def megabytes(n: int) -> str:
+    return f"{n / 1e6:,.1f}"

@@ -1,0 +1,39 @@
+"""django-q2 task functions of the recovery app: thin, given ids, raising on failure."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+
+from recovery.exceptions import RecoveryError
+from recovery.models import RecoveryRun
+from recovery.services.plans import execute_disaster_recovery, rollback_restore
+
+
+def run_recovery(run_id: int, actor_id: int | None = None) -> str:
+    """Execute queued recovery run ``run_id``; raise if it did not complete."""
+    run = RecoveryRun.objects.select_related("plan").get(pk=run_id)
+    options = run.options
+    users = get_user_model().objects
+    user = users.get(username=options["user"]) if options.get("user") else None
+    result = execute_disaster_recovery(
+        backup_id=run.backup_id,
+        validate_before_restore=options.get("validate_before_restore", True),
+        create_pre_restore_backup=options.get("create_pre_restore_backup", True),
+        user=user,
+        data_types=options.get("data_types"),
+        run=run,
+        actor=users.filter(pk=actor_id).first() if actor_id else None,
+    )
+    if result["status"] != RecoveryRun.Status.COMPLETED:
+        raise RecoveryError(
+            f"recovery run {run_id} {result['status']}: {result['error']}"
+        )
+    return f"recovery run {run_id} completed"
+
+
+def roll_back_recovery(run_id: int, actor_id: int | None = None) -> str:
+    """Roll back finished recovery run ``run_id`` from its pre-restore backup."""
+    run = RecoveryRun.objects.get(pk=run_id)
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    rollback_restore(run, actor=actor)
+    return f"recovery run {run_id} rolled back"

@@ -1,0 +1,31 @@
+"""Hand work to the django-q2 cluster: the one place that queues tasks.
+
+Tasks get ids, never objects, and raise on failure, so the queue admin shows
+what really happened.
+"""
+
+from __future__ import annotations
+
+from django_q.tasks import async_task
+
+
+def enqueue(func: str, *args, name: str, group: str) -> str:
+    """Queue ``func(*args)``; return the task id."""
+    return async_task(func, *args, task_name=name[:100], group=group)
+
+
+def recent_results(group: str, *, limit: int = 5) -> list:
+    """Return the newest finished tasks of ``group`` (django-q2's Task model)."""
+    from django_q.models import Task
+
+    return list(Task.objects.filter(group=group).order_by("-stopped")[:limit])
+
+
+def queued_count() -> int | None:
+    """Return how many tasks wait in the queue, when the broker can tell."""
+    from django_q.brokers import get_broker
+
+    try:
+        return get_broker().queue_size()
+    except Exception:  # a broker that cannot count is not an error here
+        return None

@@ -1,0 +1,213 @@
+"""Fixtures and hooks shared by the whole suite.
+
+- The session writes nothing into the repository's ``var/``: ``TALOWA_DATA_DIR``
+  points at a temporary directory for the whole run (see ``pytest_configure``),
+  and passwords are hashed with a fast hasher.
+- ``data_dir`` gives one test its own data directory and file storages.
+- ``make_user`` and ``role_user`` build end users and staff users in a role.
+- Tests marked ``postgres`` skip unless the database is PostgreSQL; tests
+  marked ``browser`` skip unless Debian's Chromium is installed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.apps import apps as django_apps
+from django.conf import settings as django_settings
+from django.db.models import FileField
+from django.test.utils import override_settings
+
+from tests.browser import CHROMIUM
+
+DATA_DIR_ENV = "TALOWA_DATA_DIR"
+DEFAULT_PASSWORD = "correct-horse-battery-staple"
+# Storages that keep files in the data directory, and their subdirectories
+# there (as in settings.py); staticfiles does not.
+DATA_STORAGES = {
+    "default": "files",
+    "media": "media",
+    "exports": "exports",
+    "backups": "backups",
+}
+FILE_SYSTEM_STORAGE = "django.core.files.storage.FileSystemStorage"
+
+_session_data_dir: Path | None = None
+_session_overrides: override_settings | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point ``TALOWA_DATA_DIR`` at a temporary directory for the session.
+
+    pytest-django imports the settings before any conftest (in its
+    ``pytest_load_initial_conftests`` hook), so setting the environment here is
+    enough for subprocesses but too late for this process: when the settings
+    were built from the default ``var/``, they are overridden for the session.
+    The session also hashes passwords with a fast hasher: logins stay real,
+    the suite does not spend seconds in PBKDF2.
+    """
+    global _session_data_dir, _session_overrides
+    if not os.environ.get(DATA_DIR_ENV):
+        _session_data_dir = Path(tempfile.mkdtemp(prefix="talowa-test-"))
+        os.environ[DATA_DIR_ENV] = str(_session_data_dir)
+    if not django_settings.configured:
+        return
+    overrides: dict[str, Any] = {
+        "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
+    }
+    data_dir = Path(os.environ[DATA_DIR_ENV])
+    if Path(django_settings.TALOWA_DATA_DIR) != data_dir:
+        overrides |= data_dir_settings(data_dir, keep_remote_backups=True)
+    _session_overrides = override_settings(**overrides)
+    _session_overrides.enable()
+    rebind_file_field_storages(setattr)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _session_overrides is not None:
+        _session_overrides.disable()
+    if _session_data_dir is not None:
+        shutil.rmtree(_session_data_dir, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    from django.db import connection
+
+    needs_postgres = pytest.mark.skip(
+        reason="needs PostgreSQL: run with DATABASE_URL=postgres://... "
+        "(the PostgreSQL leg of .ci/run does)"
+    )
+    needs_chromium = pytest.mark.skip(
+        reason=f"needs Chromium at {CHROMIUM} (apt-get install -y chromium; "
+        "the browser leg of .ci/run installs it)"
+    )
+    for item in items:
+        if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+            item.add_marker(needs_postgres)
+        if item.get_closest_marker("browser") and not CHROMIUM.exists():
+            item.add_marker(needs_chromium)
+
+
+def data_dir_settings(root: Path, *, keep_remote_backups: bool = False) -> dict:
+    """Return settings that keep every local file of the project under ``root``.
+
+    The storages in ``DATA_STORAGES`` become file-system storages in their
+    subdirectories of ``root``; an S3 backups storage is kept when
+    ``keep_remote_backups`` is true.
+    """
+    storages = {name: dict(config) for name, config in django_settings.STORAGES.items()}
+    for name, subdirectory in DATA_STORAGES.items():
+        current = storages.get(name, {})
+        if keep_remote_backups and current.get("BACKEND") != FILE_SYSTEM_STORAGE:
+            continue
+        storages[name] = {
+            "BACKEND": FILE_SYSTEM_STORAGE,
+            "OPTIONS": {"location": root / subdirectory},
+        }
+    return {
+        "TALOWA_DATA_DIR": root,
+        "STORAGES": storages,
+        "STATIC_ROOT": root / "static",
+    }
+
+
+def rebind_file_field_storages(set_attribute: Callable[[Any, str, Any], None]) -> None:
+    """Re-resolve callable storages of file fields after ``STORAGES`` changed.
+
+    A ``FileField(storage=callable)`` calls it once, when the model class is
+    built, and keeps the instance; overriding ``STORAGES`` resets
+    ``django.core.files.storage.storages`` but not those instances.
+    """
+    for model in django_apps.get_models():
+        for field in model._meta.get_fields():
+            factory = getattr(field, "_storage_callable", None)
+            if isinstance(field, FileField) and factory is not None:
+                set_attribute(field, "storage", factory())
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, settings, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Give the test its own ``TALOWA_DATA_DIR``, with the file storages in it.
+
+    ``default``, ``media``, ``exports`` and ``backups`` become file-system
+    storages under the returned directory (``files/``, ``media/``,
+    ``exports/``, ``backups/``), also for code that already resolved them.
+    """
+    root = tmp_path / "talowa-data"
+    root.mkdir()
+    for name, value in data_dir_settings(root).items():
+        # Each assignment fires setting_changed, which empties Django's
+        # storages cache, so storages["media"] is rebuilt from the new value.
+        setattr(settings, name, value)
+    monkeypatch.setenv(DATA_DIR_ENV, str(root))
+    rebind_file_field_storages(monkeypatch.setattr)
+    return root
+
+
+@pytest.fixture
+def make_user(db, django_user_model) -> Callable[..., Any]:
+    """Build non-staff users: ``make_user()`` or ``make_user("asha", email=...)``.
+
+    Each user has the password ``user.raw_password`` (``DEFAULT_PASSWORD``
+    unless ``password=`` is given).
+    """
+    numbers = itertools.count(1)
+
+    def make(
+        username: str | None = None, *, password: str = DEFAULT_PASSWORD, **fields: Any
+    ):
+        user = django_user_model.objects.create_user(
+            username=username or f"user{next(numbers)}", password=password, **fields
+        )
+        user.raw_password = password
+        return user
+
+    return make
+
+
+@pytest.fixture
+def role_user(db, django_user_model) -> Callable[..., Any]:
+    """Build staff users in a role group: ``role_user(roles.BACKUP_VIEWER)``.
+
+    The user is staff (not superuser), belongs to exactly that group and has
+    the password ``user.raw_password``.
+    """
+    from django.contrib.auth.models import Group
+
+    from talowa_admin import roles
+
+    numbers = itertools.count(1)
+
+    def make(
+        role: str,
+        username: str | None = None,
+        *,
+        password: str = DEFAULT_PASSWORD,
+        **fields: Any,
+    ):
+        if role not in roles.ROLES:
+            raise ValueError(f"unknown role {role!r}; use one of {roles.ROLES}")
+        if not Group.objects.filter(name=role).exists():
+            # A transactional test's flush removed the migration's groups.
+            roles.sync_roles(django_apps)
+        prefix = role.lower().replace(" ", "_")
+        user = django_user_model.objects.create_user(
+            username=username or f"{prefix}{next(numbers)}",
+            password=password,
+            is_staff=True,
+            **fields,
+        )
+        user.groups.add(Group.objects.get(name=role))
+        user.raw_password = password
+        return user
+
+    return make
