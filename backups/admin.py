@@ -304,4 +304,6 @@ class ExportJobAdmin(ReadOnlyAdmin):
 
 def backup_or_404(backup_id: str) -> Backup:
     return get_object_or_404(Backup, pk=backup_id)
+
+
 import backups.admin_exports  # noqa: E402,F401  (registers the users "Export data" action)

@@ -89,3 +89,43 @@ def _check_mapping(value: object) -> None:
 
 def _is_user(actor: Any) -> bool:
     return hasattr(actor, "get_username")
+
+
+def perform_data_export(
+    *,
+    user: Any,
+    data_types: list[str] | None = None,
+    format: str = "json",  # noqa: A002 (the brief's name)
+    include_metadata: bool = True,
+    create_backup: bool = False,
+    actor: Any = None,
+):
+    """Export one user's data, optionally backing it up first (the brief's API)."""
+    from backups.services.exporting import perform_data_export as export
+
+    return export(
+        user=user,
+        data_types=data_types,
+        format=format,
+        include_metadata=include_metadata,
+        create_backup=create_backup,
+        actor=actor,
+    )
+
+
+def execute_disaster_recovery(
+    *,
+    backup_id: str,
+    validate_before_restore: bool = True,
+    create_pre_restore_backup: bool = True,
+    actor: Any = None,
+) -> dict[str, Any]:
+    """Run the default recovery plan for ``backup_id`` (the brief's API)."""
+    from recovery.services.plans import execute_disaster_recovery as execute
+
+    return execute(
+        backup_id=backup_id,
+        validate_before_restore=validate_before_restore,
+        create_pre_restore_backup=create_pre_restore_backup,
+        actor=actor,
+    )

@@ -195,6 +195,14 @@ STORAGES = {
     },
 }
 
+# --- Exports -----------------------------------------------------------------
+TALOWA_EXPORT_LINK_DAYS = ENV.int(
+    "TALOWA_EXPORT_LINK_DAYS", 7, minimum=1, maximum=90, check_id="talowa.E011"
+)
+TALOWA_EXPORT_DAILY_LIMIT = ENV.int(
+    "TALOWA_EXPORT_DAILY_LIMIT", 5, minimum=1, maximum=100, check_id="talowa.E012"
+)
+
 # --- Workers (django-q2) ---------------------------------------------------
 REDIS_URL = ENV.str("REDIS_URL")
 Q_CLUSTER = {

@@ -211,3 +211,15 @@ def role_user(db, django_user_model) -> Callable[..., Any]:
         return user
 
     return make
+
+
+@pytest.fixture
+def sync_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run queued django-q2 tasks inline, in the request that queues them.
+
+    The same task functions run as a worker would run them; one end-to-end
+    test starts a real ``qcluster`` instead.
+    """
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)

@@ -41,14 +41,6 @@ pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def sync_tasks(monkeypatch):
-    """Run django-q2 tasks inline, as a worker would, inside the caller."""
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", True)
-
-
 def exports_dir(data_dir: Path) -> Path:
     return data_dir / "exports"
 

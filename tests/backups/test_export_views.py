@@ -33,13 +33,6 @@ urlpatterns = [
 DATA = "/me/data/"
 
 
-@pytest.fixture
-def sync_tasks(monkeypatch):
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", True)
-
-
 def ask(client, **fields):
     form = {
         "format": "json",

@@ -38,3 +38,6 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict:
         "executable_path": str(CHROMIUM),
         "args": CHROMIUM_ARGS,
     }
+
+
+from tests.backups.conftest import world  # noqa: E402,F401 (a shared fixture)

@@ -68,14 +68,6 @@ def chat(make_user, data_dir):
     return asha, ravi, direct
 
 
-@pytest.fixture
-def sync_tasks(monkeypatch):
-    """Run the export inline in the web request, as a worker would run it."""
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", True)
-
-
 def log_in(page: Page, base: str, user) -> None:
     page.goto(f"{base}/accounts/login/")
     page.get_by_label("Username").fill(user.username)

@@ -1,0 +1,224 @@
+"""Benchmark restores against ``pg_restore``, side by side in one run.
+
+    .venv/bin/python bench/restore.py [--messages 1000000] [--runs 3]
+
+Seeds a scratch PostgreSQL database (1,000,000 messages by default), takes our
+full backup and a ``pg_dump -Fc`` of the same tables, then measures, each in
+its own subprocess and into a fresh database: our full restore
+(``restore_backup``, which finds the backup in the storage: the new database
+has no catalog) against ``pg_restore --jobs=1``. Then the restore of one user
+(about 500 messages) into the full database. Our database is migrated before
+the clock starts (the schema is Django's); pg_restore creates its own. Prints
+wall seconds (median of ``--runs``), the restore step's own seconds, peak RSS
+and the issue's ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import (  # noqa: E402
+    MANAGE,
+    drop_database,
+    environment,
+    manage,
+    measure,
+    median,
+    mib,
+    recreate_database,
+    seed,
+    table,
+)
+
+SOURCE = "talowa_bench_restore"
+TARGET = "talowa_bench_restore_target"
+PG_TARGET = "talowa_bench_pg_restore"
+TABLES = [
+    "auth_user",
+    "messaging_conversation",
+    "messaging_participant",
+    "messaging_message",
+    "messaging_callrecord",
+    "messaging_mediafile",
+]
+
+
+def main() -> int:
+    options = parse_args()
+    work = Path(tempfile.mkdtemp(prefix="talowa-bench-restore-"))
+    try:
+        return run(options, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if not options.keep:
+            for name in (SOURCE, TARGET, PG_TARGET):
+                drop_database(name)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", action="store_true")
+    return parser.parse_args()
+
+
+def step_seconds(run: dict, action: str) -> float:
+    return next(s.get("seconds", 0.0) for s in run["steps"] if s["action"] == action)
+
+
+def run(options: argparse.Namespace, work: Path) -> int:
+    data_dir = work / "data"
+    env = environment(data_dir, recreate_database(SOURCE))
+    print(f"Seeding {options.messages:,} messages ...", flush=True)
+    manage(env, "migrate", "-v0")
+    seed(env, options.messages)
+    full_id = json.loads(manage(env, "create_backup", "--json"))["id"]
+    dump = work / "dump.fc"
+    measure(
+        [f"pg_dump -Fc {' '.join(f'-t {t}' for t in TABLES)} -f {dump} {SOURCE}"],
+        env,
+        shell=True,
+    )
+
+    ours, ours_step, theirs = [], [], []
+    for _ in range(options.runs):
+        target_env = environment(data_dir, recreate_database(TARGET))
+        manage(target_env, "migrate", "-v0")
+        restored = measure(
+            [
+                *MANAGE,
+                "restore_backup",
+                full_id,
+                "--noinput",
+                "--no-pre-restore-backup",
+                "--json",
+            ],
+            target_env,
+        )
+        ours.append(restored)
+        ours_step.append(step_seconds(restored.json(), "restore"))
+        recreate_database(PG_TARGET)
+        theirs.append(
+            measure([f"pg_restore --jobs=1 -d {PG_TARGET} {dump}"], env, shell=True)
+        )
+    last_run = ours[-1].json()
+
+    user_id = _user_with_messages(env, 500)
+    user_backup = json.loads(manage(env, "create_backup", "--user", user_id, "--json"))[
+        "id"
+    ]
+    users, user_step = [], []
+    for _ in range(options.runs):
+        restored = measure(
+            [
+                *MANAGE,
+                "restore_backup",
+                user_backup,
+                "--noinput",
+                "--no-pre-restore-backup",
+                "--json",
+            ],
+            env,
+        )
+        users.append(restored)
+        user_step.append(step_seconds(restored.json(), "restore"))
+
+    def mid(results):
+        return sorted(results, key=lambda m: m.seconds)[len(results) // 2]
+
+    rows = [("step", "wall s", "restore step s", "peak RSS MiB", "runs (wall s)")]
+    rows.append(
+        (
+            "ours: full restore into an empty database",
+            f"{mid(ours).seconds:.2f}",
+            f"{median(ours_step):.2f}",
+            mib(max(m.peak_mib for m in ours)),
+            " ".join(f"{m.seconds:.2f}" for m in ours),
+        )
+    )
+    rows.append(
+        (
+            "pg_restore --jobs=1 (pg_dump -Fc)",
+            f"{mid(theirs).seconds:.2f}",
+            "",
+            mib(max(m.peak_mib for m in theirs)),
+            " ".join(f"{m.seconds:.2f}" for m in theirs),
+        )
+    )
+    rows.append(
+        (
+            f"ours: one user ({user_id}) into the full database",
+            f"{mid(users).seconds:.2f}",
+            f"{median(user_step):.2f}",
+            mib(max(m.peak_mib for m in users)),
+            " ".join(f"{m.seconds:.2f}" for m in users),
+        )
+    )
+    print()
+    print(
+        table(
+            rows,
+            f"Restores of {options.messages:,} messages on PostgreSQL "
+            f"(median of {options.runs})",
+        )
+    )
+    print(
+        "Steps of our last full restore: "
+        + ", ".join(
+            f"{s['action']} {s.get('seconds', 0):.2f} s" for s in last_run["steps"]
+        )
+    )
+    print()
+    ratio_wall = mid(ours).seconds / mid(theirs).seconds
+    checks = [
+        (
+            "full restore / pg_restore --jobs=1 (wall, with verify + validation)",
+            ratio_wall,
+            "<= 1.0",
+            ratio_wall <= 1.0,
+        ),
+        (
+            "one user's restore step (s)",
+            median(user_step),
+            "<= 1.0",
+            median(user_step) <= 1.0,
+        ),
+        (
+            "peak RSS of our restores (MiB)",
+            max(m.peak_mib for m in ours + users),
+            "<= 200",
+            max(m.peak_mib for m in ours + users) <= 200,
+        ),
+    ]
+    rows = [("target", "measured", "goal", "")]
+    rows += [(n, f"{v:.2f}", g, "PASS" if ok else "FAIL") for n, v, g, ok in checks]
+    print(table(rows, "Targets"))
+    return 0 if all(ok for *_r, ok in checks) else 1
+
+
+def _user_with_messages(env: dict[str, str], wanted: int) -> str:
+    """Return the username whose message count is nearest ``wanted``."""
+    out = manage(
+        env,
+        "shell",
+        "-c",
+        (
+            "from django.db import connection; c = connection.cursor(); "
+            "c.execute('SELECT u.username FROM messaging_message m JOIN auth_user u ON "
+            f"u.id = m.sender_id GROUP BY u.username ORDER BY abs(count(*) - {wanted}) "
+            "LIMIT 1'); print(c.fetchone()[0])"
+        ),
+    )
+    return out.strip()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
