@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -107,20 +110,97 @@ class _ChunkSource:
         )
 
 
+class _Prefetcher:
+    """Decrypt and decompress ahead, in a thread, while the caller checks data.
+
+    zstd, AES-GCM and hashlib release the GIL, so on two cores reading the
+    next blocks overlaps hashing and parsing this one: verifying and restoring
+    go almost twice as fast. The thread is the only reader of the stream; its
+    errors reach the caller at the point where the data would have.
+    """
+
+    AHEAD = 4
+    BLOCK = 256 * 1024  # AHEAD * BLOCK bounds the memory it holds
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._queue: queue.Queue = queue.Queue(maxsize=self.AHEAD)
+        self._stopped = threading.Event()
+        self._block, self._offset = b"", 0
+        self._done = False
+        self._thread = threading.Thread(
+            target=self._run, daemon=True, name="archive-prefetch"
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped.is_set():
+                block = self._stream.read(self.BLOCK)
+                self._put(block)
+                if not block:
+                    return
+        except BaseException as error:  # handed to the reading thread
+            self._put(error)
+
+    def _put(self, item: Any) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, size: int) -> bytes:
+        """Return up to ``size`` bytes; empty only at the end of the stream."""
+        while self._offset >= len(self._block) and not self._done:
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._done = True
+                raise item
+            if not item:
+                self._done = True
+            self._block, self._offset = item, 0
+        start = self._offset
+        self._offset = min(start + size, len(self._block))
+        if start == 0 and self._offset == len(self._block):
+            return self._block  # the whole block: no copy
+        return self._block[start : self._offset]
+
+    def close(self) -> None:
+        self._stopped.set()
+
+
 class _RecordStream:
     """Read record frames from the decompressed plaintext."""
 
     def __init__(self, source: _ChunkSource, *, archive_id: str) -> None:
         self._source = source
         self._archive_id = archive_id
-        self._reader = zstandard.ZstdDecompressor().stream_reader(
-            source, read_across_frames=True
+        self._reader = _Prefetcher(
+            zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)
         )
+
+    def close(self) -> None:
+        """Stop reading ahead."""
+        self._reader.close()
 
     def read(self, size: int) -> bytes:
         """Return exactly ``size`` decompressed bytes or raise ArchiveCorrupted."""
         data = self._read(size)
         if len(data) != size:
+            raise self.corrupted("the record stream ends inside a frame")
+        return data
+
+    def read_some(self, size: int) -> bytes:
+        """Return 1 to ``size`` decompressed bytes, without copying to fill up."""
+        try:
+            data = self._reader.read(size)
+        except zstandard.ZstdError as error:
+            raise self.corrupted(
+                f"the compressed stream is invalid ({error})"
+            ) from None
+        if not data:
             raise self.corrupted("the record stream ends inside a frame")
         return data
 
@@ -209,11 +289,10 @@ class ArchiveSection:
         """Return the next data piece, or None after verifying the end record."""
         while self.summary is None:
             if self._frame_left:
-                size = min(self._frame_left, DATA_PIECE)
-                piece = self._records.read(size)
-                self._frame_left -= size
+                piece = self._records.read_some(min(self._frame_left, DATA_PIECE))
+                self._frame_left -= len(piece)
                 self._hasher.update(piece)
-                self._size += size
+                self._size += len(piece)
                 return piece
             self._next_frame()
         return None
@@ -288,9 +367,17 @@ class ArchiveReader:
             archive_id=self.header.archive_id,
         )
         self._records = _RecordStream(source, archive_id=self.header.archive_id)
+        # Stop reading ahead once nobody can read on (also when abandoned).
+        self.close = weakref.finalize(self, self._records.close)
         self._started = False
         self._manifest: dict[str, Any] | None = None
         self.summaries: list[SectionSummary] = []
+
+    def __enter__(self) -> ArchiveReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def manifest(self) -> dict[str, Any]:

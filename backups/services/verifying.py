@@ -53,7 +53,8 @@ def open_archive(
     sidecar = store.get(sidecar_key) if store.exists(sidecar_key) else None
     with store.open_read(object_key) as stream:
         counted = HashingReader(stream)
-        yield ArchiveReader(counted, keyring=keyring, sidecar=sidecar), counted
+        with ArchiveReader(counted, keyring=keyring, sidecar=sidecar) as reader:
+            yield reader, counted
 
 
 @dataclass
@@ -132,27 +133,30 @@ def check_all_sections(reader: ArchiveReader) -> None:
 
 
 def _check_rows(section) -> None:
+    """Count rows and parse the first and last whole line of every piece."""
     width = len(section.meta["columns"])
+    label = section.name[6:]
     rows, tail = 0, b""
     for piece in section.iter_data():
-        data = tail + piece if tail else piece
-        cut = data.rfind(b"\n") + 1
-        block, tail = data[:cut], data[cut:]
-        if block:
-            rows += block.count(b"\n")
-            first = block[: block.index(b"\n")]
-            last = block[block.rfind(b"\n", 0, len(block) - 1) + 1 : -1]
-            for line in (first, last):
-                if len(decode_fields(line)) != width:
-                    raise ArchiveCorrupted(
-                        f"a row of {section.name[6:]} has the wrong number of fields"
-                    )
+        rows += piece.count(b"\n")
+        last_break = piece.rfind(b"\n")
+        if last_break < 0:
+            tail += piece
+            continue
+        first = tail + piece[: piece.find(b"\n")]
+        before_last = piece.rfind(b"\n", 0, last_break)
+        last = piece[before_last + 1 : last_break] if before_last >= 0 else first
+        for line in (first, last):
+            if len(decode_fields(line)) != width:
+                raise ArchiveCorrupted(
+                    f"a row of {label} has the wrong number of fields"
+                )
+        tail = piece[last_break + 1 :]
     if tail:
-        raise ArchiveCorrupted(f"the rows of {section.name[6:]} end mid-line")
+        raise ArchiveCorrupted(f"the rows of {label} end mid-line")
     if section.summary.rows is not None and section.summary.rows != rows:
         raise ArchiveCorrupted(
-            f"{section.name[6:]} holds {rows} rows, its end record says "
-            f"{section.summary.rows}"
+            f"{label} holds {rows} rows, its end record says {section.summary.rows}"
         )
 
 
