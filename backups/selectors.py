@@ -79,6 +79,7 @@ def describe_backup(backup: Backup) -> dict:
         "watermark": backup.watermark.isoformat() if backup.watermark else None,
         "created_at": backup.created_at.isoformat(),
         "finished_at": backup.finished_at.isoformat() if backup.finished_at else None,
+        "seconds": backup.duration.total_seconds() if backup.duration else None,
         "verified_at": backup.verified_at.isoformat() if backup.verified_at else None,
         "verify_ok": backup.verify_ok,
         "note": backup.note,

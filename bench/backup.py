@@ -8,13 +8,15 @@ backup; ``pg_dump -Fc`` of the same tables; ``pg_dump -Fp | zstd -3 |
 openssl enc -aes-256-ctr``; Django's ``dumpdata`` of the same models; our
 incremental after 1% of the messages changed; our verify. Then our full
 backup again on a quarter of the data, to show memory stays flat. Prints wall
-seconds (median of ``--runs``), peak RSS, output bytes and the issue's ratios.
+seconds (median of ``--runs``), our commands' own time (the operation,
+without the 0.6 s it takes to start Python and Django, which a worker of the
+qcluster pays once, not per backup), peak RSS, output bytes and the issue's
+ratios, on wall time and on our own time.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -95,14 +97,14 @@ def prepare(work: Path, database: str, messages: int) -> dict[str, str]:
 def run(options: argparse.Namespace, work: Path) -> int:
     print(f"Seeding {options.messages:,} messages ...", flush=True)
     env = prepare(work, DATABASE, options.messages)
-    rows, results = [("step", "seconds", "peak RSS MiB", "output MB", "runs (s)")], {}
+    rows = [("step", "wall s", "own s", "peak RSS MiB", "output MB", "runs (wall s)")]
 
-    def record(name, measured, times, size):
-        results[name] = (measured, size)
+    def record(name, measured, times, size, own=None):
         rows.append(
             (
                 name,
                 f"{measured.seconds:.2f}",
+                "" if own is None else f"{own:.2f}",
                 mib(measured.peak_mib),
                 megabytes(size),
                 " ".join(f"{t:.2f}" for t in times),
@@ -110,7 +112,13 @@ def run(options: argparse.Namespace, work: Path) -> int:
         )
 
     full, times = best_of(options.runs, [*MANAGE, "create_backup", "--json"], env)
-    record("ours: full backup", full, times, full.json()["size_bytes"])
+    record(
+        "ours: full backup",
+        full,
+        times,
+        full.json()["size_bytes"],
+        full.json()["seconds"],
+    )
 
     tables = " ".join(f"-t {t}" for t in TABLES)
     dump = work / "dump.fc"
@@ -135,41 +143,46 @@ def run(options: argparse.Namespace, work: Path) -> int:
         dd = measure([*MANAGE, "dumpdata", *MODELS, "-o", str(out)], env)
         record("django dumpdata", dd, [dd.seconds], out.stat().st_size)
 
-    incremental_times, incremental = [], None
+    incrementals = []
     for turn in range(options.runs):
         manage(env, "shell", "-c", _touch_one_percent(turn))
-        incremental = measure(
-            [*MANAGE, "create_backup", "--incremental", "--json"], env
+        incrementals.append(
+            measure([*MANAGE, "create_backup", "--incremental", "--json"], env)
         )
-        incremental_times.append(incremental.seconds)
-    incremental_times.sort()
-    incremental.seconds = incremental_times[len(incremental_times) // 2]
+    incrementals.sort(key=lambda m: m.seconds)
+    incremental = incrementals[len(incrementals) // 2]
     record(
         "ours: incremental (1% changed)",
         incremental,
-        incremental_times,
+        [m.seconds for m in incrementals],
         incremental.json()["size_bytes"],
+        incremental.json()["seconds"],
     )
 
     full_id = full.json()["id"]
     verify, times = best_of(
         options.runs, [*MANAGE, "verify_backup", full_id, "--json"], env
     )
-    record("ours: verify full", verify, times, full.json()["size_bytes"])
-
-    print(
-        f"Seeding {options.messages // 4:,} messages for the memory comparison ...",
-        flush=True,
+    record(
+        "ours: verify full",
+        verify,
+        times,
+        full.json()["size_bytes"],
+        verify.json()["results"][0]["seconds"],
     )
-    small_env = prepare(work, SMALL_DATABASE, options.messages // 4)
+
+    quarter = options.messages // 4
+    print(f"Seeding {quarter:,} messages for the memory comparison ...", flush=True)
+    small_env = prepare(work, SMALL_DATABASE, quarter)
     small, times = best_of(
         options.runs, [*MANAGE, "create_backup", "--json"], small_env
     )
     record(
-        f"ours: full backup, {options.messages // 4:,} messages",
+        f"ours: full backup, {quarter:,} messages",
         small,
         times,
         small.json()["size_bytes"],
+        small.json()["seconds"],
     )
 
     print()
@@ -177,11 +190,11 @@ def run(options: argparse.Namespace, work: Path) -> int:
         table(
             rows,
             f"Backups of {options.messages:,} messages on PostgreSQL "
-            f"(median of {options.runs})",
+            f"(median of {options.runs}; own s = the operation itself)",
         )
     )
     print()
-    return verdicts(results, full, fc, pipe, incremental, verify, small)
+    return verdicts(full, fc, pipe, incremental, verify, small)
 
 
 def _touch_one_percent(turn: int) -> str:
@@ -192,56 +205,73 @@ def _touch_one_percent(turn: int) -> str:
     )
 
 
-def verdicts(results, full, fc, pipe, incremental, verify, small) -> int:
-    verify_rate = full.json()["size_bytes"] / 1e6 / verify.seconds
+def verdicts(full, fc, pipe, incremental, verify, small) -> int:
+    archive_mb = full.json()["size_bytes"] / 1e6
+    raw_mb = full.json()["raw_bytes"] / 1e6
+    own_full = full.json()["seconds"]
+    own_verify = verify.json()["results"][0]["seconds"]
     checks = [
         (
-            "full / (pg_dump | zstd | openssl)",
+            "full / (pg_dump | zstd | openssl), wall",
             full.seconds / pipe.seconds,
             "<= 2.0",
-            full.seconds / pipe.seconds <= 2.0,
+            2.0,
         ),
-        (
-            "full / pg_dump -Fc",
-            full.seconds / fc.seconds,
-            "<= 0.5",
-            full.seconds / fc.seconds <= 0.5,
-        ),
-        (
-            "peak RSS of the full backup (MiB)",
-            full.peak_mib,
-            "<= 150",
-            full.peak_mib <= 150,
-        ),
+        ("full / pg_dump -Fc, wall", full.seconds / fc.seconds, "<= 0.5", 0.5),
+        ("full / pg_dump -Fc, own time", own_full / fc.seconds, "<= 0.5", 0.5),
+        ("peak RSS of the full backup (MiB)", full.peak_mib, "<= 150", 150),
         (
             "peak RSS, full data / quarter data",
             full.peak_mib / small.peak_mib,
             "flat (<= 1.25)",
-            full.peak_mib / small.peak_mib <= 1.25,
+            1.25,
         ),
         (
-            "incremental / full (time)",
+            "incremental / full, wall",
             incremental.seconds / full.seconds,
             "<= 0.10",
-            incremental.seconds / full.seconds <= 0.10,
+            0.10,
         ),
-        ("verify (MB of archive per s)", verify_rate, ">= 150", verify_rate >= 150),
+        (
+            "incremental / full, own time",
+            incremental.json()["seconds"] / own_full,
+            "<= 0.10",
+            0.10,
+        ),
+        (
+            "verify, MB of archive per s, wall",
+            archive_mb / verify.seconds,
+            ">= 150",
+            -150,
+        ),
+        (
+            "verify, MB of archive per s, own time",
+            archive_mb / own_verify,
+            ">= 150",
+            -150,
+        ),
+        ("verify, MB of raw data per s, own time", raw_mb / own_verify, "(info)", None),
     ]
     rows = [("target", "measured", "goal", "")]
-    rows += [
-        (name, f"{value:.2f}", goal, "PASS" if ok else "FAIL")
-        for name, value, goal, ok in checks
-    ]
-    print(table(rows, "Targets"))
+    verdict = []
+    for name, value, goal, limit in checks:
+        ok = (
+            None
+            if limit is None
+            else (value >= -limit if limit < 0 else value <= limit)
+        )
+        verdict.append(ok)
+        rows.append(
+            (name, f"{value:.2f}", goal, "" if ok is None else "PASS" if ok else "FAIL")
+        )
     print(
-        json.dumps(
-            {
-                name: {"seconds": m.seconds, "peak_mib": m.peak_mib, "bytes": size}
-                for name, (m, size) in results.items()
-            }
+        table(
+            rows,
+            f"Targets (archive {archive_mb:.1f} MB of {raw_mb:.1f} MB "
+            f"raw: {raw_mb / archive_mb:.1f}x compression)",
         )
     )
-    return 0 if all(ok for *_rest, ok in checks) else 1
+    return 0 if all(v is not False for v in verdict) else 1
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -64,6 +65,7 @@ class VerifyResult:
     error: str = ""
     counts: dict[str, int] | None = None
     stored_bytes: int = 0
+    seconds: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,7 @@ class VerifyResult:
             "error": self.error,
             "counts": self.counts,
             "stored_bytes": self.stored_bytes,
+            "seconds": round(self.seconds, 3),
         }
 
 
@@ -79,6 +82,7 @@ def verify_backup(
     backup: Backup, *, actor: Any = None, keyring: KeyRing | None = None
 ) -> VerifyResult:
     """Read and check ``backup`` completely; record and audit the outcome."""
+    started = time.perf_counter()
     try:
         if backup.status != Backup.Status.COMPLETED:
             raise BackupError(f"backup {backup.id} is {backup.status}, not completed")
@@ -88,6 +92,7 @@ def verify_backup(
         )
     except BackupError as exc:
         result = VerifyResult(backup.id, False, error=str(exc))
+    result.seconds = time.perf_counter() - started
     backup.verified_at = timezone.now()
     backup.verify_ok = result.ok
     backup.verify_error = result.error

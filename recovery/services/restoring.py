@@ -201,7 +201,7 @@ def apply_chain(target: RestoreTarget, *, dry_run: bool) -> dict[str, Any]:
             if dry_run:
                 changes = preview.compare_after(plan)
                 transaction.set_rollback(True)
-    except RestoreConflict as exc:
+    except (RestoreConflict, BackupError) as exc:
         raise RestoreRefused(f"{exc}; nothing was restored") from exc
     return {
         "status": "dry_run" if dry_run else "completed",

@@ -230,3 +230,20 @@ def test_backup_and_second_restore_refused_while_a_restore_runs(world):
         create_full_backup()
     with pytest.raises(RestoreRefused, match="already running"):
         restore_from_backup(backup_id)
+
+
+@pytest.mark.parametrize("verify_first", [True, False])
+def test_backup_whose_key_was_retired_is_refused(world, settings, verify_first):
+    import os
+
+    settings.TALOWA_BACKUP_KEYS = [("k-old", os.urandom(32))]
+    backup_id = create_full_backup()
+    before = table_state()
+    settings.TALOWA_BACKUP_KEYS = [("k-new", os.urandom(32))]
+    with pytest.raises(RestoreRefused, match="'k-old' is not configured"):
+        restore_from_backup(
+            backup_id,
+            validate_before_restore=verify_first,
+            create_pre_restore_backup=False,
+        )
+    assert table_state() == before
