@@ -58,7 +58,7 @@ _SIMPLE_UNESCAPES = {
 _BOOLS = {"t": True, "true": True, "f": False, "false": False}
 
 
-def _escape(text: str) -> str:
+def escape_text(text: str) -> str:
     """Return ``text`` with COPY text escapes applied."""
     return text.translate(_ESCAPES) if _NEEDS_ESCAPE(text) else text
 
@@ -82,11 +82,11 @@ def format_timestamp(value: datetime) -> str:
 
 def _encode_json(value: Any) -> str:
     """Return compact JSON text, escaped for COPY."""
-    return _escape(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    return escape_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 _ENCODERS: dict[type, Callable[[Any], str]] = {
-    str: _escape,
+    str: escape_text,
     int: str,
     bool: lambda value: "t" if value else "f",
     float: _encode_float,
