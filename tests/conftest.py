@@ -218,7 +218,7 @@ def sync_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run queued django-q2 tasks inline, in the request that queues them.
 
     The same task functions run as a worker would run them; one end-to-end
-    test starts a real ``qcluster`` instead.
+    test starts a real ``qcluster`` instead (tests/backups/test_worker_e2e.py).
     """
     from django_q.conf import Conf
 
