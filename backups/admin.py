@@ -10,6 +10,7 @@ import json
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -153,7 +154,7 @@ class BackupAdmin(ReadOnlyAdmin):
         return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        backup = self.get_object(request, object_id)
+        backup = self.get_object(request, unquote(object_id))
         extra = {}
         if backup is not None:
             extra["chain"] = _safe_chain(backup)

@@ -9,6 +9,7 @@ its pre-restore backup, after a confirmation page of its own.
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -65,7 +66,7 @@ class RecoveryRunAdmin(ReadOnlyAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        run = self.get_object(request, object_id)
+        run = self.get_object(request, unquote(object_id))
         extra = {}
         if run is not None:
             extra = {
