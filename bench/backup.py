@@ -77,11 +77,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-dumpdata", action="store_true")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--compression-level",
+        type=int,
+        default=None,
+        help="TALOWA_BACKUP_COMPRESSION_LEVEL for our backups",
+    )
     return parser.parse_args()
 
 
-def prepare(work: Path, database: str, messages: int) -> dict[str, str]:
+def prepare(
+    work: Path, database: str, messages: int, level: int | None
+) -> dict[str, str]:
     env = environment(work / database, recreate_database(database))
+    if level is not None:
+        env["TALOWA_BACKUP_COMPRESSION_LEVEL"] = str(level)
     manage(env, "migrate", "-v0")
     seed(env, messages)
     manage(
@@ -96,7 +106,7 @@ def prepare(work: Path, database: str, messages: int) -> dict[str, str]:
 
 def run(options: argparse.Namespace, work: Path) -> int:
     print(f"Seeding {options.messages:,} messages ...", flush=True)
-    env = prepare(work, DATABASE, options.messages)
+    env = prepare(work, DATABASE, options.messages, options.compression_level)
     rows = [("step", "wall s", "own s", "peak RSS MiB", "output MB", "runs (wall s)")]
 
     def record(name, measured, times, size, own=None):
@@ -173,7 +183,7 @@ def run(options: argparse.Namespace, work: Path) -> int:
 
     quarter = options.messages // 4
     print(f"Seeding {quarter:,} messages for the memory comparison ...", flush=True)
-    small_env = prepare(work, SMALL_DATABASE, quarter)
+    small_env = prepare(work, SMALL_DATABASE, quarter, options.compression_level)
     small, times = best_of(
         options.runs, [*MANAGE, "create_backup", "--json"], small_env
     )

@@ -138,6 +138,16 @@ if PRODUCTION and not TALOWA_BACKUP_KEYS:
     )
 del _backup_keys
 
+# zstd level for new archives: 1 is as small as 3 on chat data and about half
+# again as fast; negative levels trade size for speed (see bench/backup.py).
+TALOWA_BACKUP_COMPRESSION_LEVEL = ENV.int(
+    "TALOWA_BACKUP_COMPRESSION_LEVEL",
+    1,
+    minimum=-7,
+    maximum=19,
+    check_id="talowa.E013",
+)
+
 TALOWA_BACKUP_STORAGE = ENV.choice(
     "TALOWA_BACKUP_STORAGE", ("file", "s3"), "file", check_id="talowa.E005"
 )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.files.storage import storages
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
@@ -29,7 +30,6 @@ from backups.storage import object_store
 
 logger = logging.getLogger(__name__)
 
-COMPRESSION_LEVEL = 3
 # zstd compresses in worker threads of its own (outside the GIL) while this
 # thread reads rows from the database: on two cores the backup overlaps
 # reading and compressing instead of taking turns.
@@ -65,7 +65,7 @@ def write_archive(
             archive_id=backup.id,
             key_id=keyring.primary_id,
             kek=keyring.get(keyring.primary_id),
-            compression_level=COMPRESSION_LEVEL,
+            compression_level=settings.TALOWA_BACKUP_COMPRESSION_LEVEL,
             compression_threads=COMPRESSION_THREADS,
         )
         tables = {
