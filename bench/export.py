@@ -34,7 +34,10 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import drop_database, recreate_database, scratch_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRATCH_DATABASE = "talowa_bench_export"
@@ -66,14 +69,14 @@ def main(argv: list[str] | None = None) -> int:
             url = f"sqlite:///{data_dir / 'bench.sqlite3'}"
             env = environment(data_dir, url)
             return run(sizes, formats, options.repeat, env, "SQLite")
-        recreate_database(options.server, drop_only=False)
+        recreate_database(SCRATCH_DATABASE, server=options.server)
         try:
-            url = scratch_url(options.server)
+            url = scratch_url(SCRATCH_DATABASE, options.server)
             env = environment(data_dir, url)
             return run(sizes, formats, options.repeat, env, "PostgreSQL")
         finally:
             if not options.keep:
-                recreate_database(options.server, drop_only=True)
+                drop_database(SCRATCH_DATABASE, server=options.server)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -98,20 +101,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
-
-
-def scratch_url(server: str, database: str = SCRATCH_DATABASE) -> str:
-    parts = urlsplit(server)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", "", ""))
-
-
-def recreate_database(server: str, *, drop_only: bool) -> None:
-    import psycopg
-
-    with psycopg.connect(scratch_url(server, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{SCRATCH_DATABASE}"')
 
 
 def environment(data_dir: Path, database_url: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGE = [sys.executable, str(ROOT / "manage.py")]
@@ -82,24 +83,32 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def database_url(name: str) -> str:
-    return f"postgres://{SERVER['user']}@{SERVER['host']}:{SERVER['port']}/{name}"
+DEFAULT_SERVER = f"postgres://{SERVER['user']}@{SERVER['host']}:{SERVER['port']}/"
 
 
-def recreate_database(name: str) -> str:
-    import psycopg
+def scratch_url(database: str, server: str = DEFAULT_SERVER) -> str:
+    """Return the URL of ``database`` on the server that ``server`` names."""
+    parts = urlsplit(server)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", "", ""))
 
-    with psycopg.connect(**SERVER, dbname="postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+def recreate_database(name: str, *, server: str = DEFAULT_SERVER) -> str:
+    """Drop database ``name`` if it exists, create it empty; return its URL."""
+    drop_database(name, server=server)
+    with _admin(server) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    return database_url(name)
+    return scratch_url(name, server)
 
 
-def drop_database(name: str) -> None:
+def drop_database(name: str, *, server: str = DEFAULT_SERVER) -> None:
+    with _admin(server) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin(server: str):
     import psycopg
 
-    with psycopg.connect(**SERVER, dbname="postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return psycopg.connect(scratch_url("postgres", server), autocommit=True)
 
 
 def environment(data_dir: Path, url: str) -> dict[str, str]:

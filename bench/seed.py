@@ -25,7 +25,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import drop_database, recreate_database, scratch_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRATCH_DATABASE = "talowa_bench_seed"
@@ -57,13 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         if options.sqlite:
             env = environment(data_dir, f"sqlite:///{data_dir / 'bench.sqlite3'}")
             return run(options, sizes, env, engine="SQLite")
-        url = scratch_url(options.server)
-        recreate_database(options.server, drop_only=False)
+        url = scratch_url(SCRATCH_DATABASE, options.server)
+        recreate_database(SCRATCH_DATABASE, server=options.server)
         try:
             return run(options, sizes, environment(data_dir, url), engine="PostgreSQL")
         finally:
             if not options.keep:
-                recreate_database(options.server, drop_only=True)
+                drop_database(SCRATCH_DATABASE, server=options.server)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -93,21 +96,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--keep", action="store_true", help="keep the scratch database afterwards"
     )
     return parser.parse_args(argv)
-
-
-def scratch_url(server: str, database: str = SCRATCH_DATABASE) -> str:
-    parts = urlsplit(server)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", "", ""))
-
-
-def recreate_database(server: str, *, drop_only: bool) -> None:
-    """Drop the scratch database if it exists, then create it unless ``drop_only``."""
-    import psycopg
-
-    with psycopg.connect(scratch_url(server, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{SCRATCH_DATABASE}"')
 
 
 def environment(data_dir: Path, database_url: str) -> dict[str, str]:
