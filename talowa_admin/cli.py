@@ -27,6 +27,17 @@ class TalowaCommand(BaseCommand):
         )
         return parser
 
+    @staticmethod
+    def add_noinput_argument(parser, *, help: str = "Do not ask for confirmation."):
+        """Add Django's ``--noinput``/``--no-input`` (``interactive`` False)."""
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help=help,
+        )
+
     def execute(self, *args, **options):
         self.json_output = bool(options.get("json"))
         self.verbosity = int(options.get("verbosity", 1))

@@ -139,6 +139,17 @@ def unwrap_with_keyring(
     )
 
 
+def _data_key(sidecar: Sidecar, keyring: KeyRing) -> bytes:
+    """Return the data key the sidecar wraps, unwrapped with its key."""
+    return unwrap_with_keyring(
+        keyring=keyring,
+        archive_id=sidecar.archive_id,
+        key_id=sidecar.key_id,
+        key_check=sidecar.key_check,
+        wrapped_key=sidecar.wrapped_key,
+    )
+
+
 def rewrap_data_key(
     sidecar: bytes, *, keyring: KeyRing, new_key_id: str | None = None
 ) -> bytes:
@@ -149,13 +160,7 @@ def rewrap_data_key(
     current = parse_sidecar(sidecar)
     target_id = new_key_id or keyring.primary_id
     new_kek = keyring.get(target_id)
-    data_key = unwrap_with_keyring(
-        keyring=keyring,
-        archive_id=current.archive_id,
-        key_id=current.key_id,
-        key_check=current.key_check,
-        wrapped_key=current.wrapped_key,
-    )
+    data_key = _data_key(current, keyring)
     wrapped = crypto.wrap_data_key(
         data_key=data_key, kek=new_kek, archive_id=current.archive_id, key_id=target_id
     )
@@ -172,13 +177,7 @@ def rewrap_data_key(
 def read_manifest_from_sidecar(sidecar: bytes, *, keyring: KeyRing) -> dict[str, Any]:
     """Return the archive manifest decrypted from the sidecar alone."""
     parsed = parse_sidecar(sidecar)
-    data_key = unwrap_with_keyring(
-        keyring=keyring,
-        archive_id=parsed.archive_id,
-        key_id=parsed.key_id,
-        key_check=parsed.key_check,
-        wrapped_key=parsed.wrapped_key,
-    )
+    data_key = _data_key(parsed, keyring)
     manifest_json = crypto.open_manifest(
         data_key=data_key,
         sealed=parsed.sealed_manifest,

@@ -36,13 +36,7 @@ class Command(TalowaCommand):
             action="store_true",
             help="List what would expire; change nothing.",
         )
-        parser.add_argument(
-            "--noinput",
-            "--no-input",
-            action="store_false",
-            dest="interactive",
-            help="Do not ask for confirmation.",
-        )
+        self.add_noinput_argument(parser)
 
     def handle(self, *args, **options):
         rules = {

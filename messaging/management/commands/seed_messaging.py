@@ -69,12 +69,8 @@ class Command(TalowaCommand):
             help="Delete all existing messaging data (tombstones included) first, "
             "in the same transaction. Seed users are kept and reused.",
         )
-        parser.add_argument(
-            "--noinput",
-            "--no-input",
-            action="store_false",
-            dest="interactive",
-            help="Do not ask before deleting data with --replace.",
+        self.add_noinput_argument(
+            parser, help="Do not ask before deleting data with --replace."
         )
 
     def handle(self, *args, **options) -> None:

@@ -48,13 +48,7 @@ class Command(TalowaCommand):
             metavar="RUN",
             help="Roll back recovery run RUN from its pre-restore backup.",
         )
-        parser.add_argument(
-            "--noinput",
-            "--no-input",
-            action="store_false",
-            dest="interactive",
-            help="Do not ask for confirmation.",
-        )
+        self.add_noinput_argument(parser)
 
     def handle(self, *args, **options):
         if options["rollback"] is not None:
