@@ -30,7 +30,7 @@ class SectionSummary:
 
     name: str
     bytes: int
-    sha256: str
+    digest: str  # hex XXH3-128 of the section data
     rows: int | None
 
     def as_json(self) -> dict[str, Any]:
@@ -38,7 +38,7 @@ class SectionSummary:
         return {
             "name": self.name,
             "bytes": self.bytes,
-            "sha256": self.sha256,
+            fmt.SECTION_DIGEST: self.digest,
             "rows": self.rows,
         }
 
@@ -146,7 +146,7 @@ class ArchiveWriter:
             raise ValueError(f"section {name!r} was already written")
         payload = fmt.dump_json({"name": name, "meta": meta or {}})
         self._emit_frame(fmt.SECTION_START, payload)
-        self._section = _OpenSection(name=name, hasher=hashlib.sha256())
+        self._section = _OpenSection(name=name, hasher=fmt.section_digest())
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append ``data`` (any size) to the current section."""
@@ -165,16 +165,16 @@ class ArchiveWriter:
             self._flush_buffer()
 
     def end_section(self, rows: int | None = None) -> SectionSummary:
-        """Close the current section, recording its size, SHA-256 and row count."""
+        """Close the current section, recording its size, digest and row count."""
         section = self._check_open(in_section=True)
         self._flush_buffer()
         summary = SectionSummary(
             name=section.name,
             bytes=section.size,
-            sha256=section.hasher.hexdigest(),
+            digest=section.hasher.hexdigest(),
             rows=rows,
         )
-        end = {"bytes": summary.bytes, "sha256": summary.sha256, "rows": rows}
+        end = {"bytes": summary.bytes, fmt.SECTION_DIGEST: summary.digest, "rows": rows}
         self._emit_frame(fmt.SECTION_END, fmt.dump_json(end))
         self._summaries.append(summary)
         self._data_bytes += summary.bytes

@@ -130,7 +130,7 @@ def _write_table(
         "table": spec.table,
         "rows": rows,
         "bytes": summary.bytes,
-        "sha256": summary.sha256,
+        "xxh3_128": summary.digest,
         "columns": list(spec.columns),
         "kinds": list(spec.kinds),
     }

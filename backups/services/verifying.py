@@ -2,7 +2,7 @@
 
 Verification reads the whole object, checks its SHA-256 and size against the
 catalog, authenticates and decrypts every chunk, decompresses every frame,
-checks each section's size and SHA-256, counts rows, parses the first and last
+checks each section's size and digest, counts rows, parses the first and last
 line of every block, checks every media blob against its SHA-256, and compares
 the manifest with the catalog record. The outcome is stored on the backup.
 """

@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+import xxhash
 import zstandard
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -74,7 +75,7 @@ def _parse_header(blob: bytes) -> tuple[dict[str, Any], bytes, int]:
     _require(len(blob) >= 14, "too short")
     _require(blob[:8] == b"TALOWABK", "magic")
     (version,) = struct.unpack(">H", blob[8:10])
-    _require(version == 1, "version")
+    _require(version == 2, "version")
     (length,) = struct.unpack(">I", blob[10:14])
     _require(1 <= length <= 65536 and len(blob) >= 14 + length, "header length")
     header = json.loads(blob[14 : 14 + length].decode("utf-8"))
@@ -141,7 +142,7 @@ def _read_records(
             data = b"".join(current["data"])
             end = json.loads(payload)
             _require(end["bytes"] == len(data), "section size")
-            _require(end["sha256"] == hashlib.sha256(data).hexdigest(), "sha256")
+            _require(end["xxh3_128"] == xxhash.xxh3_128(data).hexdigest(), "digest")
             sections.append(DecodedSection(current["name"], current["meta"], data, end))
             current = None
         elif kind == 0x04 and current is None:
@@ -151,7 +152,7 @@ def _read_records(
                 {
                     "name": s.name,
                     "bytes": s.end["bytes"],
-                    "sha256": s.end["sha256"],
+                    "xxh3_128": s.end["xxh3_128"],
                     "rows": s.end["rows"],
                 }
                 for s in sections

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pytest
+import xxhash
 
 from backups.archive import (
     ArchiveReader,
@@ -57,16 +58,18 @@ class ForwardOnly:
 
 
 class HashingSink:
-    """An output that only counts and hashes what it receives."""
+    """An output that only counts and hashes (SHA-256, XXH3-128) what it receives."""
 
     def __init__(self) -> None:
         self.size = 0
         self.hasher = hashlib.sha256()
+        self.xxh3 = xxhash.xxh3_128()
 
     def write(self, data: bytes) -> int:
         """Count and hash ``data``."""
         self.size += len(data)
         self.hasher.update(data)
+        self.xxh3.update(data)
         return len(data)
 
 
@@ -182,7 +185,7 @@ def test_round_trip_keeps_sections_and_manifest(big: Written, keyring: KeyRing):
     summaries = manifest["archive"]["sections"]
     assert [s["name"] for s in summaries] == [n for n, *_ in big.sections]
     assert summaries[0]["rows"] == 42
-    assert summaries[0]["sha256"] == hashlib.sha256(big.sections[0][2]).hexdigest()
+    assert summaries[0]["xxh3_128"] == xxhash.xxh3_128(big.sections[0][2]).hexdigest()
 
 
 def test_result_describes_the_stored_object(big: Written):
@@ -281,7 +284,7 @@ def test_flipped_wrapped_key_is_reported(small: Written, keyring: KeyRing):
     wrapped[20] ^= 0x01
     header["wrapped_key"] = base64.b64encode(bytes(wrapped)).decode()
     body = fmt.dump_json(header)
-    blob = fmt.PREAMBLE.pack(fmt.MAGIC, 1, len(body)) + body
+    blob = fmt.PREAMBLE.pack(fmt.MAGIC, fmt.FORMAT_VERSION, len(body)) + body
     blob += small.blob[header_length(small.blob) :]
     with pytest.raises(ArchiveCorrupted, match="wrapped data key .* failed"):
         read_archive(blob, keyring=keyring)
@@ -500,9 +503,7 @@ def test_memory_stays_bounded_while_streaming(tmp_path, keyring: KeyRing):
     finally:
         tracemalloc.stop()
     assert result.data_bytes == sink.size == total
-    assert (
-        reader.manifest["archive"]["sections"][0]["sha256"] == sink.hasher.hexdigest()
-    )
+    assert reader.manifest["archive"]["sections"][0]["xxh3_128"] == sink.xxh3.hexdigest()
     assert write_peak < 6 << 20, write_peak
     assert read_peak < 6 << 20, read_peak
 
