@@ -30,16 +30,6 @@ MAX_HEADER_LENGTH = 64 * 1024
 CIPHER = "AES-256-GCM"
 KEY_WRAP = "AES-256-GCM"
 COMPRESSION = "zstd"
-# Section data digest (SECTION_END and the manifest): every byte is already
-# authenticated by AES-GCM, so a fast non-cryptographic hash guards against
-# faulty programs at almost no cost, where SHA-256 would cost as much as
-# decompressing.
-SECTION_DIGEST = "xxh3_128"
-
-
-def section_digest() -> Any:
-    """Return a new running digest of section data."""
-    return xxhash.xxh3_128()
 TAG_LENGTH = 16
 NONCE_LENGTH = 12
 DATA_KEY_LENGTH = 32
@@ -67,6 +57,16 @@ MAX_DATA_FRAME = 1 << 20
 MAX_READ_DATA_FRAME = 64 << 20
 MAX_JSON_FRAME = 16 << 20
 RESERVED_MANIFEST_KEY = "archive"
+# Section data digest (SECTION_END and the manifest): every byte is already
+# authenticated by AES-GCM, so a fast non-cryptographic hash guards against
+# faulty programs at almost no cost, where SHA-256 would cost as much as
+# decompressing.
+SECTION_DIGEST = "xxh3_128"
+
+
+def section_digest() -> Any:
+    """Return a new running digest of section data."""
+    return xxhash.xxh3_128()
 
 
 @dataclass(frozen=True, slots=True)

@@ -503,7 +503,9 @@ def test_memory_stays_bounded_while_streaming(tmp_path, keyring: KeyRing):
     finally:
         tracemalloc.stop()
     assert result.data_bytes == sink.size == total
-    assert reader.manifest["archive"]["sections"][0]["xxh3_128"] == sink.xxh3.hexdigest()
+    assert (
+        reader.manifest["archive"]["sections"][0]["xxh3_128"] == sink.xxh3.hexdigest()
+    )
     assert write_peak < 6 << 20, write_peak
     assert read_peak < 6 << 20, read_peak
 
