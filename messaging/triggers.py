@@ -32,13 +32,24 @@ def remove_tombstone_triggers(schema_editor) -> None:
 
 def trigger_statements(vendor: str, *, create: bool) -> list[str]:
     """Return the SQL that creates (or drops) every tombstone trigger."""
+    build = _builder(vendor)
+    statements = []
+    for table, (label, owner) in TRACKED_TABLES.items():
+        statements.extend(build(table, label, owner, create=create))
+    return statements
+
+
+def table_trigger_statements(vendor: str, table: str) -> list[str]:
+    """Return the SQL that creates the tombstone trigger of one table."""
+    label, owner = TRACKED_TABLES[table]
+    return _builder(vendor)(table, label, owner, create=True)
+
+
+def _builder(vendor: str):
     builders = {"postgresql": _postgresql, "sqlite": _sqlite}
     if vendor not in builders:
         raise NotImplementedError(f"no tombstone triggers for {vendor}")
-    statements = []
-    for table, (label, owner) in TRACKED_TABLES.items():
-        statements.extend(builders[vendor](table, label, owner, create=create))
-    return statements
+    return builders[vendor]
 
 
 def _postgresql(table: str, label: str, owner: str, *, create: bool) -> list[str]:

@@ -1,29 +1,25 @@
-"""The database seam of restores: load archive rows into the live tables.
+"""The database seam of restores: move archive rows into tables.
 
-Every restore runs in ONE database transaction, opened by the caller: a
-restore either commits whole or, when it fails or its process is killed,
-leaves the data exactly as it was (PostgreSQL and SQLite both make DDL
-transactional, so dropped indexes and triggers come back on rollback too).
-We chose one transaction over staging tables swapped in at the end because it
-keeps Django's schema (names, sequences, constraints) untouched and needs no
-second copy of the data on disk.
+Every restore that writes in place runs in ONE database transaction, opened
+by the caller: it either commits whole or, when it fails or its process is
+killed, leaves the data exactly as it was (PostgreSQL and SQLite both make
+DDL transactional, so dropped triggers come back on rollback too). System
+restores on PostgreSQL load into staging tables instead and swap them in
+with one short transaction (``recovery.staging``).
 
-- ``PostgresBulkLoader`` (system restores on PostgreSQL) loads first and
-  constrains after: it captures the tables' indexes and constraints, drops
-  them, truncates, COPYs the full backup in, rebuilds primary keys and
-  indexes, applies incrementals, then re-adds foreign keys, which validates
-  them with one join each instead of one trigger per row.
-- ``RowLoader`` (user restores, and SQLite) deletes the scope's rows and
-  inserts the backup's, with foreign keys checked before commit.
+- ``RowLoader`` (user restores, SQLite, and incrementals applied to staged
+  tables) deletes the scope's rows and inserts the backup's, with foreign
+  keys checked before commit.
+- ``copy_in`` streams COPY text, the archive's own row encoding, into a
+  PostgreSQL table without parsing it.
 
-Delete triggers are disabled for the transaction: the rows a restore removes
-are not deletions by users, and backup chains are closed after a restore.
+Delete triggers are disabled for an in-place restore: the rows it removes are
+not deletions by users, and backup chains are closed after a restore.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,11 +107,14 @@ def _switch_delete_triggers(*, on: bool) -> None:
             cursor.execute(statement)
 
 
-def advance_sequences(specs: Iterable[TableSpec]) -> None:
+def advance_sequences(
+    specs: Iterable[TableSpec], *, floors: dict[str, int] | None = None
+) -> None:
     """Move id sequences past the restored rows, never backwards.
 
     Ids are never reused, even after a restore brings back an older, smaller
     state: a tombstone or an export naming an id always means the same row.
+    ``floors`` are the last values of sequences the restore replaced.
     SQLite's AUTOINCREMENT already keeps the highest id ever used.
     """
     if connection.vendor != "postgresql":
@@ -124,10 +123,11 @@ def advance_sequences(specs: Iterable[TableSpec]) -> None:
         for spec in specs:
             cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [spec.table])
             sequence = cursor.fetchone()[0]
+            floor = (floors or {}).get(spec.table, 1)
             cursor.execute(
                 f"SELECT setval(%s, GREATEST((SELECT coalesce(max(id), 0) FROM "
-                f"{quote(spec.table)}), (SELECT last_value FROM {sequence}), 1))",
-                [sequence],
+                f"{quote(spec.table)}), (SELECT last_value FROM {sequence}), %s, 1))",
+                [sequence, floor],
             )
 
 
@@ -148,115 +148,16 @@ def check_foreign_keys() -> None:
         ) from exc
 
 
-# --- PostgreSQL, whole tables -------------------------------------------------------
-
-
-@dataclass
-class PostgresBulkLoader(Loader):
-    """Truncate, COPY in, then rebuild indexes and constraints."""
-
-    specs: list[TableSpec] = field(default_factory=list)
-    indexes: list[str] = field(default_factory=list)
-    keys: list[tuple[str, str, str]] = field(default_factory=list)
-    foreign: list[tuple[str, str, str]] = field(default_factory=list)
-
-    def prepare(self) -> None:
-        tables = [s.table for s in self.specs]
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-            cursor.execute(
-                f"LOCK TABLE {', '.join(quote(t) for t in tables)} IN ACCESS "
-                "EXCLUSIVE MODE"
-            )
-            self._capture(cursor, tables)
-            for table, name, _definition in self.foreign:
-                cursor.execute(
-                    f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}"
-                )
-            for table, name, _definition in self.keys:
-                cursor.execute(
-                    f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}"
-                )
-            for definition in self.indexes:
-                cursor.execute(f"DROP INDEX {quote(_index_name(definition))}")
-            for spec in self.specs:
-                cursor.execute(f"SELECT count(*) FROM {quote(spec.table)}")
-                self.tally(spec).cleared = cursor.fetchone()[0]
-            cursor.execute(f"TRUNCATE {', '.join(quote(t) for t in tables)}")
-
-    def _capture(self, cursor, tables: list[str]) -> None:
-        cursor.execute(
-            "SELECT c.conrelid::regclass::text, c.conname, c.contype, "
-            "pg_get_constraintdef(c.oid) FROM pg_constraint c "
-            "WHERE c.contype IN ('p', 'u', 'f') AND (c.conrelid::regclass::text = "
-            "ANY(%s) OR (c.contype = 'f' AND c.confrelid::regclass::text = ANY(%s)))",
-            [tables, tables],
-        )
-        for table, name, kind, definition in cursor.fetchall():
-            target = self.foreign if kind == "f" else self.keys
-            target.append((table.strip('"'), name, definition))
-        constraint_names = {name for _t, name, _d in self.keys}
-        cursor.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = "
-            "current_schema() AND tablename = ANY(%s)",
-            [tables],
-        )
-        self.indexes = [d for n, d in cursor.fetchall() if n not in constraint_names]
-
-    def load(
-        self, spec: TableSpec, columns: list[str], blocks: Iterable[bytes]
-    ) -> None:
-        self.tally(spec).loaded += copy_in(spec.table, columns, blocks)
-
-    def rebuild_keys(self) -> None:
-        with connection.cursor() as cursor:
-            for table, name, definition in self.keys:
-                cursor.execute(
-                    f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} "
-                    f"{definition}"
-                )
-            for definition in self.indexes:
-                cursor.execute(definition)
-
-    def finish(self) -> None:
-        with connection.cursor() as cursor:
-            for table, name, definition in self.foreign:
-                try:
-                    with transaction_savepoint():
-                        cursor.execute(
-                            f"ALTER TABLE {quote(table)} ADD CONSTRAINT "
-                            f"{quote(name)} {definition}"
-                        )
-                except Exception as exc:
-                    raise RestoreConflict(
-                        f"the restored {table} rows break the reference {name} "
-                        f"({exc}); restore the data types they depend on as well"
-                    ) from exc
-
-
-@contextlib.contextmanager
-def transaction_savepoint() -> Iterator[None]:
-    from django.db import transaction
-
-    with transaction.atomic():
-        yield
-
-
-def _index_name(definition: str) -> str:
-    # "CREATE [UNIQUE] INDEX name ON ..."
-    words = definition.split()
-    return words[words.index("INDEX") + 1]
-
-
-def copy_in(table: str, columns: list[str], blocks: Iterable[bytes]) -> int:
+def copy_in(
+    table: str, columns: list[str], blocks: Iterable[bytes], *, db: Any = connection
+) -> int:
     """COPY text-format ``blocks`` into ``table``; return the row count."""
-    rows = 0
     statement = f"COPY {quote(table)} ({column_list(columns)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for block in blocks:
-            rows += block.count(b"\n")
-            copy.write(block)
-    return rows
+    with db.cursor() as cursor:
+        with cursor.copy(statement) as copy:
+            for block in blocks:
+                copy.write(block)
+        return cursor.rowcount
 
 
 # --- Row by row: user scope, and SQLite ---------------------------------------------
@@ -264,11 +165,13 @@ def copy_in(table: str, columns: list[str], blocks: Iterable[bytes]) -> int:
 
 @dataclass
 class RowLoader(Loader):
-    """Delete a scope's rows and insert the backup's, in batches."""
+    """Delete a scope's rows and insert the backup's, in batches, through ``db``."""
+
+    db: Any = field(default_factory=lambda: connection)
 
     def clear(self, spec: TableSpec, where: str) -> None:
         condition = f" WHERE {where}" if where else ""
-        with connection.cursor() as cursor:
+        with self.db.cursor() as cursor:
             cursor.execute(f"DELETE FROM {quote(spec.table)}{condition}")
             self.tally(spec).cleared += max(cursor.rowcount, 0)
 
@@ -305,7 +208,7 @@ class RowLoader(Loader):
     def _flush(
         self, spec: TableSpec, insert: str, batch: list[tuple], *, replace: bool
     ) -> None:
-        with connection.cursor() as cursor:
+        with self.db.cursor() as cursor:
             if replace:
                 self.delete_ids(spec, [row[0] for row in batch], count=False)
             cursor.executemany(insert, batch)
@@ -314,7 +217,7 @@ class RowLoader(Loader):
     def delete_ids(
         self, spec: TableSpec, ids: list[int], *, count: bool = True
     ) -> None:
-        with connection.cursor() as cursor:
+        with self.db.cursor() as cursor:
             for start in range(0, len(ids), INSERT_BATCH):
                 part = ids[start : start + INSERT_BATCH]
                 marks = ", ".join(["%s"] * len(part))

@@ -20,7 +20,6 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
-from django.db import connection
 
 from backups.archive import ArchiveSection
 from backups.archive.rows import iter_lines
@@ -29,13 +28,13 @@ from backups.registry import ACCOUNTS, TOMBSTONE_TABLE, TableSpec, spec_for
 from backups.services.verifying import open_archive
 from backups.storage import object_store
 from recovery.loaders import (
-    PostgresBulkLoader,
     RowLoader,
     TableTally,
     advance_sequences,
     check_columns,
     check_foreign_keys,
 )
+from recovery.staging import StagedTables
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +78,9 @@ class Applier:
     plan: ApplyPlan
     keyring: Any
     rows: RowLoader = field(default_factory=RowLoader)
-    bulk: PostgresBulkLoader | None = None
+    # A system restore on PostgreSQL loads into staged tables (entered by the
+    # caller, who swaps them in): rows then go through the staging connection.
+    staging: StagedTables | None = None
     media: MediaTally = field(default_factory=MediaTally)
     needed_blobs: set[str] = field(default_factory=set)
     conversation_ids: set[int] = field(default_factory=set)
@@ -89,21 +90,22 @@ class Applier:
 
     def run(self) -> dict[str, TableTally]:
         """Clear the scope, apply every archive of the chain, check references."""
+        if self.staging is not None:
+            self.rows.db = self.staging.db
+            self.staging.tallies = self.rows.tallies
+            for position, backup in enumerate(self.plan.chain):
+                self._apply_archive(backup, first=position == 0)
+            self.staging.finish()
+            return self.rows.tallies
         self._clear()
         for position, backup in enumerate(self.plan.chain):
             self._apply_archive(backup, first=position == 0)
-        if self.bulk is not None:
-            self.bulk.finish()
         check_foreign_keys()
         advance_sequences(self.plan.specs)
         return self.rows.tallies
 
     def _clear(self) -> None:
         plan = self.plan
-        if plan.user_id is None and connection.vendor == "postgresql":
-            self.bulk = PostgresBulkLoader(tallies=self.rows.tallies, specs=plan.specs)
-            self.bulk.prepare()
-            return
         for spec in reversed(plan.specs):
             if plan.user_id is not None and spec.label == CONVERSATION:
                 continue  # shared: never removed by a user restore
@@ -130,8 +132,8 @@ class Applier:
                     section.skip()
         if held is not None:
             self._held_conversations(held, backup, first=first)
-        if first and self.bulk is not None:
-            self.bulk.rebuild_keys()
+        if first and self.staging is not None:
+            self.staging.finish_indexes()
 
     def _table(
         self, section: ArchiveSection, label: str, *, first: bool, filtered: bool
@@ -148,9 +150,9 @@ class Applier:
         spec = spec_for(label)
         columns = section.meta["columns"]
         check_columns(spec, columns)
-        if first and self.bulk is not None:
+        if first and self.staging is not None:
             # The archive's bytes are COPY text already: no parsing at all.
-            return self.bulk.load(spec, columns, section.iter_data())
+            return self.staging.load(spec, columns, section.iter_data())
         lines = self._lines(section, spec, columns, filtered=filtered)
         if not first:
             lines = _recording_ids(lines, self.upserted.setdefault(label, set()))

@@ -1,5 +1,6 @@
 """What a restore changes, per table: measured inside the restore's own
-transaction (before and after applying it), then rolled back for a dry run.
+transaction (before and after applying it, then rolled back for a dry run),
+or, for a staged restore, by comparing the staged tables with the live ones.
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from typing import Any
 
 from django.db import connection
 
-from recovery.loaders import quote
+from recovery.loaders import TableTally, quote
 from recovery.services.applying import CONVERSATION, ApplyPlan
+from recovery.staging import StagedTables
 
 SAMPLE_SIZE = 5
 
@@ -42,31 +44,55 @@ def compare_after(plan: ApplyPlan) -> dict[str, Any]:
             now = f"(SELECT id, updated_at FROM {table}" + (
                 f" WHERE {where})" if where else ")"
             )
-            counts = {}
-            for name, sql in (
-                (
-                    "inserted",
-                    f"SELECT count(*) FROM {now} a WHERE a.id NOT IN "
-                    f"(SELECT id FROM {before})",
-                ),
-                (
-                    "deleted",
-                    f"SELECT count(*) FROM {before} b WHERE b.id NOT IN "
-                    f"(SELECT id FROM {table})",
-                ),
-                (
-                    "updated",
-                    f"SELECT count(*) FROM {now} a JOIN {before} b ON "
-                    "a.id = b.id WHERE a.updated_at <> b.updated_at",
-                ),
-            ):
-                cursor.execute(sql)
-                counts[name] = cursor.fetchone()[0]
-            report[spec.label] = counts
+            report[spec.label] = _changes(cursor, before=before, after=now)
             if plan.user_id is not None and spec.label == "messaging.message":
                 report["sample"] = _sample(cursor, table, before, where)
             cursor.execute(f"DROP TABLE {before}")
     return report
+
+
+def compare_staged(plan: ApplyPlan, staging: StagedTables) -> dict[str, Any]:
+    """Count what swapping in the staged tables would change, locking nothing."""
+    with connection.cursor() as cursor:
+        report = {
+            spec.label: _changes(
+                cursor,
+                before=quote(spec.table),
+                after=staging.staged_name(spec.table),
+            )
+            for spec in plan.specs
+        }
+        for spec in plan.specs:
+            cursor.execute(f"SELECT count(*) FROM {quote(spec.table)}")
+            staging.tallies.setdefault(spec.label, TableTally()).cleared = (
+                cursor.fetchone()[0]
+            )
+    return report
+
+
+def _changes(cursor, *, before: str, after: str) -> dict[str, int]:
+    """Count rows of ``after`` that are new, gone or changed since ``before``."""
+    counts = {}
+    for name, sql in (
+        (
+            "inserted",
+            f"SELECT count(*) FROM {after} a WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {before} b WHERE b.id = a.id)",
+        ),
+        (
+            "deleted",
+            f"SELECT count(*) FROM {before} b WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {after} a WHERE a.id = b.id)",
+        ),
+        (
+            "updated",
+            f"SELECT count(*) FROM {after} a JOIN {before} b ON a.id = b.id "
+            "WHERE a.updated_at <> b.updated_at",
+        ),
+    ):
+        cursor.execute(sql)
+        counts[name] = cursor.fetchone()[0]
+    return counts
 
 
 def _sample(cursor, table: str, before: str, where: str) -> dict[str, list]:

@@ -6,9 +6,11 @@ Invariants:
   parent links).
 - Unless told otherwise, a backup of what the restore replaces is taken first
   and named in the result, so the restore can be rolled back.
-- The data changes in one database transaction (see ``recovery.loaders``):
-  complete, or as before. A dry run measures the same restore inside that
-  transaction and rolls it back.
+- The live data changes in one database transaction: complete, or as
+  before. In-place restores (user scope, SQLite; ``recovery.loaders``) write
+  in it and a dry run rolls it back; system restores on PostgreSQL load
+  staged tables first and swap them in with it (``recovery.staging``), and a
+  dry run compares the staged tables with the live ones instead.
 - No backup runs during a restore, and one restore runs at a time.
 - After a restore every affected backup chain is closed, so the next backup
   of those scopes is a full one.
@@ -39,6 +41,7 @@ from recovery.loaders import (
 )
 from recovery.services import preview
 from recovery.services.applying import Applier, ApplyPlan
+from recovery.staging import StagedTables, staging_applies
 from talowa_admin import locks
 from talowa_admin.audit import record_audit_event
 
@@ -190,17 +193,11 @@ def apply_chain(target: RestoreTarget, *, dry_run: bool) -> dict[str, Any]:
         dry_run=dry_run,
     )
     applier = Applier(plan=plan, keyring=load_keyring())
-    changes = None
     try:
-        with transaction.atomic():
-            if dry_run:
-                preview.capture_before(plan)
-            disable_delete_triggers()
-            tallies = applier.run()
-            enable_delete_triggers()
-            if dry_run:
-                changes = preview.compare_after(plan)
-                transaction.set_rollback(True)
+        if staging_applies(user_id=plan.user_id):
+            tallies, changes = _apply_staged(applier, dry_run=dry_run)
+        else:
+            tallies, changes = _apply_in_place(applier, dry_run=dry_run)
     except (RestoreConflict, BackupError) as exc:
         raise RestoreRefused(f"{exc}; nothing was restored") from exc
     return {
@@ -219,6 +216,35 @@ def apply_chain(target: RestoreTarget, *, dry_run: bool) -> dict[str, Any]:
         },
         "note": preview.shared_rows_note(plan),
     }
+
+
+def _apply_in_place(applier: Applier, *, dry_run: bool) -> tuple[dict, dict | None]:
+    """Apply the chain in the live tables, in one transaction."""
+    changes = None
+    with transaction.atomic():
+        if dry_run:
+            preview.capture_before(applier.plan)
+        disable_delete_triggers()
+        tallies = applier.run()
+        enable_delete_triggers()
+        if dry_run:
+            changes = preview.compare_after(applier.plan)
+            transaction.set_rollback(True)
+    return tallies, changes
+
+
+def _apply_staged(applier: Applier, *, dry_run: bool) -> tuple[dict, dict | None]:
+    """Load the chain into staged tables, then swap them in (or compare them)."""
+    changes = None
+    with StagedTables(applier.plan.specs) as staging:
+        applier.staging = staging
+        tallies = applier.run()
+        if dry_run:
+            changes = preview.compare_staged(applier.plan, staging)
+        else:
+            with transaction.atomic():
+                staging.swap()
+    return tallies, changes
 
 
 def _audit(result: dict[str, Any]) -> dict[str, Any]:

@@ -96,12 +96,32 @@ def slow_copy(*args, **kwargs):
     time.sleep(0.5)
     return rows
 loaders.copy_in = slow_copy
+from recovery import staging
+original_lanes = staging.copy_in_lanes
+def slow_lanes(*args, **kwargs):
+    rows = original_lanes(*args, **kwargs)
+    print("WRITING", flush=True)
+    time.sleep(0.5)
+    return rows
+staging.copy_in_lanes = slow_lanes
+if sys.argv[2] == "swapping":  # stop inside the swap, after the live tables went
+    original_triggers = staging.table_trigger_statements
+    def slow_triggers(*args):
+        print("WRITING", flush=True)
+        time.sleep(30)
+        return original_triggers(*args)
+    staging.table_trigger_statements = slow_triggers
+    staging.copy_in_lanes = original_lanes
+    loaders.RowLoader._flush = original
 from recovery.services.restoring import restore_from_backup
 restore_from_backup(sys.argv[1], create_pre_restore_backup=False)
 """
 
 
-def test_killed_restore_leaves_every_table_as_it_was(world, scratch):
+@pytest.mark.parametrize("moment", ["loading", "swapping"])
+def test_killed_restore_leaves_every_table_as_it_was(world, scratch, moment):
+    if moment == "swapping" and connection.vendor != "postgresql":
+        pytest.skip("only system restores on PostgreSQL swap staged tables in")
     url = scratch.url(connection.vendor)
     scratch.manage(url, "migrate", "-v0")
     scratch.manage(
@@ -130,7 +150,7 @@ def test_killed_restore_leaves_every_table_as_it_was(world, scratch):
     )
     before = scratch.state(url)
     child = subprocess.Popen(
-        [sys.executable, "-c", SLOW_RESTORE, backup_id],
+        [sys.executable, "-c", SLOW_RESTORE, backup_id, moment],
         cwd=ROOT,
         env=scratch.env(url),
         stdout=subprocess.PIPE,

@@ -96,12 +96,45 @@ def test_integrity_validation_finds_broken_references_and_media(world):
             )
             cursor.execute("PRAGMA foreign_keys = ON")
         expect = {"media", "references:messaging.message.conversation"}
-    else:
-        expect = {"media"}
+    else:  # a validated foreign key rules it out; one added NOT VALID does not
+        repair = _break_reference_under_an_unvalidated_key()
+        expect = {"media", "references:messaging.message.conversation"}
     report = validate_data_integrity()
     assert report["status"] == "error"
     failing = {c["name"] for c in report["checks"] if c["status"] == "error"}
     assert failing == expect
+    if connection.vendor == "postgresql":
+        repair()
+
+
+def _break_reference_under_an_unvalidated_key():
+    """Point a message at a missing conversation; return how to undo it."""
+    message = Message.objects.get(body=SECRET_BODY)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE "
+            "conrelid = 'messaging_message'::regclass AND contype = 'f' AND "
+            "pg_get_constraintdef(oid) LIKE 'FOREIGN KEY (conversation_id)%%'"
+        )
+        name, definition = cursor.fetchone()
+        cursor.execute(f'ALTER TABLE messaging_message DROP CONSTRAINT "{name}"')
+        cursor.execute(
+            "UPDATE messaging_message SET conversation_id = 99999 WHERE body = %s",
+            [SECRET_BODY],
+        )
+        cursor.execute(
+            f'ALTER TABLE messaging_message ADD CONSTRAINT "{name}" {definition} '
+            "NOT VALID"
+        )
+
+    def repair() -> None:
+        Message.objects.filter(pk=message.pk).update(
+            conversation_id=message.conversation_id
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f'ALTER TABLE messaging_message VALIDATE CONSTRAINT "{name}"')
+
+    return repair
 
 
 def run(*args) -> str:

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.storage import storages
+from django.db import connection
 from django.utils import timezone
 
 from backups.exceptions import BackupError, BackupInProgress
 from backups.models import Backup
 from backups.services import create_full_backup, create_incremental_backup
-from messaging.models import CallRecord, Conversation, MediaFile, Message, Participant
+from messaging.models import (
+    CallRecord,
+    Conversation,
+    MediaFile,
+    Message,
+    Participant,
+    Tombstone,
+)
 from recovery.exceptions import RestoreRefused
 from recovery.services.restoring import restore_from_backup
 from talowa_admin.models import AuditEvent
 from tests.backups.conftest import HINDI, MEDIA_BYTES, SECRET_BODY, TELUGU
-from tests.recovery.conftest import age_all_rows, table_state
+from tests.recovery.conftest import MESSAGING_TABLES, age_all_rows, table_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -247,3 +256,97 @@ def test_backup_whose_key_was_retired_is_refused(world, settings, verify_first):
             create_pre_restore_backup=False,
         )
     assert table_state() == before
+
+
+# --- System restores on PostgreSQL: staged tables swapped in --------------------------
+
+needs_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="staging is PostgreSQL's path"
+)
+
+
+def _schema_of_messaging_tables() -> dict[str, list[tuple]]:
+    """Names and definitions of the indexes, constraints and triggers."""
+    tables = list(MESSAGING_TABLES)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE "
+            "tablename = ANY(%s) ORDER BY 2",
+            [tables],
+        )
+        indexes = cursor.fetchall()
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), "
+            "convalidated FROM pg_constraint WHERE conrelid::regclass::text = ANY(%s) "
+            "OR confrelid::regclass::text = ANY(%s) ORDER BY 2",
+            [tables, tables],
+        )
+        constraints = cursor.fetchall()
+        cursor.execute(
+            "SELECT event_object_table, trigger_name FROM information_schema.triggers "
+            "WHERE event_object_table = ANY(%s) ORDER BY 2",
+            [tables],
+        )
+        triggers = cursor.fetchall()
+        cursor.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = 'talowa_restore'"
+        )
+        staging = cursor.fetchall()
+    return {
+        "indexes": indexes,
+        "constraints": constraints,
+        "triggers": triggers,
+        "staging schema": staging,
+    }
+
+
+@needs_postgresql
+def test_system_restore_keeps_the_tables_indexes_constraints_and_triggers(world):
+    backup_id = create_full_backup()
+    schema = _schema_of_messaging_tables()
+    assert schema["triggers"] and schema["indexes"] and schema["constraints"]
+    expected = table_state()
+    scramble(world)
+    highest_user = get_user_model().objects.order_by("-id").first().id
+    restore_from_backup(backup_id, create_pre_restore_backup=False)
+    assert table_state() == expected
+    assert _schema_of_messaging_tables() == schema
+    # The tombstone triggers work on the swapped-in tables.
+    message_id = Message.objects.values_list("id", flat=True).first()
+    Message.objects.filter(id=message_id).delete()
+    assert Tombstone.objects.filter(
+        model="messaging.message", object_id=message_id
+    ).exists()
+    # Accounts keep getting fresh ids.
+    newcomer = get_user_model().objects.create_user("newcomer")
+    assert newcomer.id > highest_user
+
+
+@needs_postgresql
+def test_dry_run_on_postgresql_leaves_no_staging_behind(world):
+    backup_id = create_full_backup()
+    scramble(world)
+    schema, before = _schema_of_messaging_tables(), table_state()
+    result = restore_from_backup(backup_id, dry_run=True)
+    assert result["changes"]["messaging.message"]["deleted"] == 1
+    assert table_state() == before
+    assert _schema_of_messaging_tables() == schema
+
+
+@needs_postgresql
+def test_restore_refused_when_something_else_depends_on_the_tables(world):
+    backup_id = create_full_backup()
+    scramble(world)
+    before = table_state()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE VIEW talowa_test_report AS SELECT id FROM messaging_message"
+        )
+    try:
+        with pytest.raises(RestoreRefused, match="something else depends on them"):
+            restore_from_backup(backup_id, create_pre_restore_backup=False)
+        assert table_state() == before
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP VIEW talowa_test_report")
+    assert _schema_of_messaging_tables()["staging schema"] == []
