@@ -439,9 +439,9 @@ class StagedTables:
             floors = _sequence_values(cursor, [*tables, ACCOUNTS.table])
             for spec in self.specs:
                 cursor.execute(f"SELECT count(*) FROM {quote(spec.table)}")
-                self.tallies.setdefault(spec.label, TableTally()).cleared = (
-                    cursor.fetchone()[0]
-                )
+                self.tallies.setdefault(
+                    spec.label, TableTally()
+                ).cleared = cursor.fetchone()[0]
             accounts = quote(ACCOUNTS.table)
             cursor.execute(
                 f"INSERT INTO {accounts} SELECT DISTINCT ON (id) * FROM "
@@ -454,9 +454,7 @@ class StagedTables:
                     )
             try:
                 with transaction.atomic():
-                    cursor.execute(
-                        f"DROP TABLE {', '.join(quote(t) for t in tables)}"
-                    )
+                    cursor.execute(f"DROP TABLE {', '.join(quote(t) for t in tables)}")
             except DatabaseError as exc:
                 raise RestoreConflict(
                     f"the messaging tables cannot be replaced: something else "
@@ -512,4 +510,3 @@ def _sequence_values(cursor, tables: list[str]) -> dict[str, int]:
             cursor.execute(f"SELECT last_value FROM {sequence}")
             floors[table] = cursor.fetchone()[0]
     return floors
-

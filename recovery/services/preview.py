@@ -64,9 +64,9 @@ def compare_staged(plan: ApplyPlan, staging: StagedTables) -> dict[str, Any]:
         }
         for spec in plan.specs:
             cursor.execute(f"SELECT count(*) FROM {quote(spec.table)}")
-            staging.tallies.setdefault(spec.label, TableTally()).cleared = (
-                cursor.fetchone()[0]
-            )
+            staging.tallies.setdefault(
+                spec.label, TableTally()
+            ).cleared = cursor.fetchone()[0]
     return report
 
 

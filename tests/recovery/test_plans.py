@@ -132,7 +132,9 @@ def _break_reference_under_an_unvalidated_key():
             conversation_id=message.conversation_id
         )
         with connection.cursor() as cursor:
-            cursor.execute(f'ALTER TABLE messaging_message VALIDATE CONSTRAINT "{name}"')
+            cursor.execute(
+                f'ALTER TABLE messaging_message VALIDATE CONSTRAINT "{name}"'
+            )
 
     return repair
 
