@@ -42,9 +42,17 @@ class TableTally:
     cleared: int = 0
     loaded: int = 0
     deleted: int = 0
+    # Rows the live table received while a staged restore was loading: they
+    # are replaced with the rest when the staged table is swapped in.
+    written_meanwhile: int = 0
 
     def as_json(self) -> dict[str, int]:
-        return {"cleared": self.cleared, "loaded": self.loaded, "deleted": self.deleted}
+        return {
+            "cleared": self.cleared,
+            "loaded": self.loaded,
+            "deleted": self.deleted,
+            "written_meanwhile": self.written_meanwhile,
+        }
 
 
 @dataclass

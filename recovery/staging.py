@@ -3,18 +3,18 @@
 A system restore replaces whole tables. Loading them in place would lock
 the live tables for the whole load and keep every step on one connection.
 Instead the chain is loaded into new tables in the schema ``talowa_restore``
-(over two connections: while one COPYs the next table, the other builds the
-indexes of the tables already loaded), and one short transaction swaps them
-in at the end:
+and one short transaction swaps them in at the end. Loading uses both cores:
+each table's rows are COPYed over two connections at once, and a third
+connection builds the indexes of the tables already loaded meanwhile.
 
 1. ``StagedTables.__enter__`` drops what a killed restore may have left and
    creates each table ``LIKE`` the live one (columns, defaults, identity,
    checks; no indexes, no foreign keys, no triggers).
-2. The full backup is COPYed in; each table's primary key, unique
-   constraints and indexes are built as soon as its rows are in, under the
+2. The full backup is COPYed in; each table is analyzed and gets its primary
+   key, unique constraints and indexes as soon as its rows are in, under the
    live names (index names are per schema). Incrementals and tombstones are
    applied next, then the foreign keys between staged tables are added,
-   which validates them with one join each, and the tables are analyzed.
+   which validates them with one join each.
 3. ``swap`` (in the caller's transaction): lock the live tables, add the
    accounts the backup needs, drop the live tables, move the staged ones
    into the live schema, add the foreign keys that cross the staging
@@ -322,6 +322,7 @@ class StagedTables:
     # Once the restore's own connection used the staged tables (swap or
     # comparison), only it can drop them without waiting for its transaction.
     _used_by_restore: bool = False
+    started_at: Any = None
 
     @property
     def tables(self) -> list[str]:
@@ -329,6 +330,9 @@ class StagedTables:
 
     def __enter__(self) -> StagedTables:
         self.live = LiveSchema.capture(self.tables)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT clock_timestamp()")
+            self.started_at = cursor.fetchone()[0]
         self.db = open_side_connection()
         try:
             _execute(
@@ -438,10 +442,20 @@ class StagedTables:
             self._lock(cursor)
             floors = _sequence_values(cursor, [*tables, ACCOUNTS.table])
             for spec in self.specs:
-                cursor.execute(f"SELECT count(*) FROM {quote(spec.table)}")
-                self.tallies.setdefault(
-                    spec.label, TableTally()
-                ).cleared = cursor.fetchone()[0]
+                tally = self.tallies.setdefault(spec.label, TableTally())
+                cursor.execute(
+                    f"SELECT count(*), count(*) FILTER (WHERE updated_at >= %s) "
+                    f"FROM {quote(spec.table)}",
+                    [self.started_at],
+                )
+                tally.cleared, tally.written_meanwhile = cursor.fetchone()
+                if tally.written_meanwhile:
+                    logger.warning(
+                        "%s %s rows were written during the restore and are "
+                        "replaced by the backup's",
+                        tally.written_meanwhile,
+                        spec.label,
+                    )
             accounts = quote(ACCOUNTS.table)
             cursor.execute(
                 f"INSERT INTO {accounts} SELECT DISTINCT ON (id) * FROM "

@@ -350,3 +350,52 @@ def test_restore_refused_when_something_else_depends_on_the_tables(world):
         with connection.cursor() as cursor:
             cursor.execute("DROP VIEW talowa_test_report")
     assert _schema_of_messaging_tables()["staging schema"] == []
+
+
+@needs_postgresql
+def test_restore_refused_while_a_long_transaction_holds_the_tables(world, monkeypatch):
+    from recovery import staging
+
+    backup_id = create_full_backup()
+    scramble(world)
+    before = table_state()
+    monkeypatch.setattr(staging, "LOCK_TIMEOUT", "1s")
+    reader = staging.open_side_connection()
+    try:
+        reader.set_autocommit(False)
+        with reader.cursor() as cursor:  # a report reading, in a transaction
+            cursor.execute("SELECT count(*) FROM messaging_message")
+        with pytest.raises(RestoreRefused, match="stayed in use for 1s"):
+            restore_from_backup(backup_id, create_pre_restore_backup=False)
+    finally:
+        reader.rollback()
+        reader.close()
+    assert table_state() == before
+    assert _schema_of_messaging_tables()["staging schema"] == []
+
+
+@needs_postgresql
+def test_writes_during_a_staged_restore_are_counted_and_replaced(world, monkeypatch):
+    from recovery import staging
+
+    backup_id = create_full_backup()
+    expected = table_state()
+    original = staging.copy_in_lanes
+    written = []
+
+    def load_while_someone_writes(*args, **kwargs):
+        if not written:
+            written.append(
+                Message.objects.create(
+                    conversation=world.group,
+                    sender=world.ravi,
+                    kind="group",
+                    body="sent during the restore",
+                )
+            )
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(staging, "copy_in_lanes", load_while_someone_writes)
+    result = restore_from_backup(backup_id, create_pre_restore_backup=False)
+    assert result["tables"]["messaging.message"]["written_meanwhile"] == 1
+    assert table_state() == expected
