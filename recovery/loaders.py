@@ -10,8 +10,6 @@ with one short transaction (``recovery.staging``).
 - ``RowLoader`` (user restores, SQLite, and incrementals applied to staged
   tables) deletes the scope's rows and inserts the backup's, with foreign
   keys checked before commit.
-- ``copy_in`` streams COPY text, the archive's own row encoding, into a
-  PostgreSQL table without parsing it.
 
 Delete triggers are disabled for an in-place restore: the rows it removes are
 not deletions by users, and backup chains are closed after a restore.
@@ -154,18 +152,6 @@ def check_foreign_keys() -> None:
             "restore the data types they depend on as well (for example "
             "conversations with messages)"
         ) from exc
-
-
-def copy_in(
-    table: str, columns: list[str], blocks: Iterable[bytes], *, db: Any = connection
-) -> int:
-    """COPY text-format ``blocks`` into ``table``; return the row count."""
-    statement = f"COPY {quote(table)} ({column_list(columns)}) FROM STDIN"
-    with db.cursor() as cursor:
-        with cursor.copy(statement) as copy:
-            for block in blocks:
-                copy.write(block)
-        return cursor.rowcount
 
 
 # --- Row by row: user scope, and SQLite ---------------------------------------------

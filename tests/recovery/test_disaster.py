@@ -89,13 +89,6 @@ def slow(self, *args, **kwargs):
     print("WRITING", flush=True)
     time.sleep(0.5)
 loaders.RowLoader._flush = slow
-original_copy = loaders.copy_in
-def slow_copy(*args, **kwargs):
-    rows = original_copy(*args, **kwargs)
-    print("WRITING", flush=True)
-    time.sleep(0.5)
-    return rows
-loaders.copy_in = slow_copy
 from recovery import staging
 original_lanes = staging.copy_in_lanes
 def slow_lanes(*args, **kwargs):

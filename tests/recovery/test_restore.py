@@ -399,3 +399,29 @@ def test_writes_during_a_staged_restore_are_counted_and_replaced(world, monkeypa
     result = restore_from_backup(backup_id, create_pre_restore_backup=False)
     assert result["tables"]["messaging.message"]["written_meanwhile"] == 1
     assert table_state() == expected
+
+
+def test_system_restore_of_some_data_types_leaves_the_others(world):
+    backup_id = create_full_backup()
+    expected = table_state()
+    scramble(world)
+    after_scramble = table_state()
+    result = restore_from_backup(
+        backup_id, data_types=["messages"], create_pre_restore_backup=False
+    )
+    assert result["data_types"] == ["messages"]
+    state = table_state()
+    assert state["messaging_message"] == expected["messaging_message"]
+    for table in ("messaging_conversation", "messaging_callrecord"):
+        assert state[table] == after_scramble[table]
+
+
+def test_restore_of_rows_whose_parents_are_gone_is_refused(world):
+    backup_id = create_full_backup()
+    world.group.delete()  # and, with it, its messages
+    before = table_state()
+    with pytest.raises(RestoreRefused, match="reference"):
+        restore_from_backup(
+            backup_id, data_types=["messages"], create_pre_restore_backup=False
+        )
+    assert table_state() == before
