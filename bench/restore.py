@@ -10,7 +10,9 @@ has no catalog) against ``pg_restore --jobs=1``. Then the restore of one user
 (about 500 messages) into the full database. Our database is migrated before
 the clock starts (the schema is Django's); pg_restore creates its own. Prints
 wall seconds (median of ``--runs``), the restore step's own seconds, peak RSS
-and the issue's ratios.
+and the issue's ratios. Last, it changes the restored database and kills two
+restores part-way (during the load and near its end) to show that every table
+is left exactly as it was at this scale too.
 """
 
 from __future__ import annotations
@@ -126,6 +128,19 @@ def run(options: argparse.Namespace, work: Path) -> int:
         )
     last_run = ours[-1].json()
 
+    # Atomic at this scale: change the restored database, then kill restores
+    # of the backup part-way through the load and near its end; every table
+    # must be as it was (a finished restore would have undone the change).
+    print("Killing restores part-way ...", flush=True)
+    manage(target_env, "shell", "-c", _touch_one_percent())
+    before = _checksums(target_env)
+    started = 0.6 + step_seconds(last_run, "verify_chain")  # Python, Django, verify
+    kills = []
+    for fraction in (0.4, 0.95):
+        after = round(started + median(ours_step) * fraction, 1)
+        _kill_restore_after(target_env, full_id, after)
+        kills.append((after, _checksums(target_env) == before))
+
     user_id = _user_with_messages(env, 500)
     user_backup = json.loads(manage(env, "create_backup", "--user", user_id, "--json"))[
         "id"
@@ -194,6 +209,15 @@ def run(options: argparse.Namespace, work: Path) -> int:
     print()
     ratio_wall = mid(ours).seconds / mid(theirs).seconds
     checks = [
+        *(
+            (
+                f"restore killed after {after} s: every table unchanged (1 = yes)",
+                float(unchanged),
+                "= 1",
+                unchanged,
+            )
+            for after, unchanged in kills
+        ),
         (
             "full restore / pg_restore --jobs=1 (wall, with verify + validation)",
             ratio_wall,
@@ -217,6 +241,47 @@ def run(options: argparse.Namespace, work: Path) -> int:
     rows += [(n, f"{v:.2f}", g, "PASS" if ok else "FAIL") for n, v, g, ok in checks]
     print(table(rows, "Targets"))
     return 0 if all(ok for *_r, ok in checks) else 1
+
+
+def _kill_restore_after(env: dict[str, str], backup_id: str, seconds: float) -> None:
+    import signal
+    import subprocess
+    import time
+
+    child = subprocess.Popen(
+        [*MANAGE, "restore_backup", backup_id, "--noinput", "--no-pre-restore-backup"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(seconds)
+    if child.poll() is not None:
+        raise RuntimeError(f"the restore ended before it was killed at {seconds} s")
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+
+
+def _touch_one_percent() -> str:
+    return (
+        "from django.db import connection; connection.cursor().execute("
+        "\"UPDATE messaging_message SET body = body || ' (edited)', updated_at = "
+        'now() WHERE id % 100 = 7")'
+    )
+
+
+def _checksums(env: dict[str, str]) -> str:
+    """An MD5 of every messaging table's rows, in id order."""
+    script = "\n".join(
+        [
+            "from django.db import connection",
+            "with connection.cursor() as c:",
+            f"    for t in {TABLES[1:]!r}:",
+            "        c.execute(f'SELECT md5(string_agg(x::text, chr(10) ORDER BY "
+            "x.id)) FROM {t} x')",
+            "        print(t, c.fetchone()[0])",
+        ]
+    )
+    return manage(env, "shell", "-c", script)
 
 
 def manage_pg_restore_list(dump: Path) -> str:
