@@ -378,14 +378,11 @@ class StagedTables:
 
     # --- Loading -------------------------------------------------------------
 
-    def load(
-        self, spec: TableSpec, columns: list[str], blocks: Iterable[bytes]
-    ) -> None:
-        """COPY the full backup's rows of ``spec``, then queue its indexes."""
+    def load(self, spec: TableSpec, columns: list[str], blocks: Iterable[bytes]) -> int:
+        """COPY the full backup's rows of ``spec``, queue its indexes; return rows."""
         assert self.live is not None and self._builders is not None
-        self.tallies.setdefault(spec.label, TableTally()).loaded += copy_in_lanes(
-            spec.table, columns, blocks, self.lanes
-        )
+        rows = copy_in_lanes(spec.table, columns, blocks, self.lanes)
+        self.tallies.setdefault(spec.label, TableTally()).loaded += rows
         # Statistics first: the foreign keys' checks are planned with them.
         self._builders.submit([f"ANALYZE {quote(spec.table)}"])
         self._builders.submit(
@@ -398,6 +395,7 @@ class StagedTables:
             for table, name, definition in self.live.indexes
             if table == spec.table
         )
+        return rows
 
     def finish_indexes(self) -> None:
         """Wait for every key and index, helping to build them."""

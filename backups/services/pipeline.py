@@ -21,6 +21,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from backups.archive import ArchiveResult, ArchiveWriter
+from backups.archive.rows import count_rows
 from backups.engines import Snapshot
 from backups.keyring import KeyRing
 from backups.models import Backup
@@ -115,7 +116,7 @@ def _write_table(
     )
     rows = 0
     for block in snapshot.dump(spec, _condition(plan, snapshot, spec)):
-        rows += block.count(b"\n")
+        rows += count_rows(block)
         writer.write(block)
         _beat(plan, snapshot)
     summary = writer.end_section(rows=rows)

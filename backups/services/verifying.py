@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 from django.utils import timezone
 
 from backups.archive import ArchiveReader
-from backups.archive.rows import decode_fields
+from backups.archive.rows import count_rows, decode_fields
 from backups.exceptions import ArchiveCorrupted, BackupError
 from backups.keyring import KeyRing, load_keyring
 from backups.models import Backup
@@ -143,7 +143,7 @@ def _check_rows(section) -> None:
     label = section.name[6:]
     rows, tail = 0, b""
     for piece in section.iter_data():
-        rows += piece.count(b"\n")
+        rows += count_rows(piece)
         last_break = piece.rfind(b"\n")
         if last_break < 0:
             tail += piece

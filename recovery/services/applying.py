@@ -28,6 +28,7 @@ from backups.registry import ACCOUNTS, TOMBSTONE_TABLE, TableSpec, spec_for
 from backups.services.verifying import open_archive
 from backups.storage import object_store
 from recovery.loaders import (
+    RestoreConflict,
     RowLoader,
     TableTally,
     advance_sequences,
@@ -151,8 +152,16 @@ class Applier:
         columns = section.meta["columns"]
         check_columns(spec, columns)
         if first and self.staging is not None:
-            # The archive's bytes are COPY text already: no parsing at all.
-            return self.staging.load(spec, columns, section.iter_data())
+            # The archive's bytes are COPY text already: the server parses them,
+            # and the rows it took must be the rows the backup recorded.
+            loaded = self.staging.load(spec, columns, section.iter_data())
+            recorded = section.summary.rows if section.summary else None
+            if recorded is not None and loaded != recorded:
+                raise RestoreConflict(
+                    f"the database read {loaded} {label} rows where the backup "
+                    f"recorded {recorded}"
+                )
+            return None
         lines = self._lines(section, spec, columns, filtered=filtered)
         if not first:
             lines = _recording_ids(lines, self.upserted.setdefault(label, set()))

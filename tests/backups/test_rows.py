@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backups.archive.rows import (
+    count_rows,
     decode_fields,
     encode_row,
     encode_rows,
@@ -229,3 +230,18 @@ def test_postgresql_copy_interoperates():
     assert [parse(line) for line in iter_lines([exported])] == rows
     assert b"2026-11-26 07:20:38+00" in exported
     assert b"2026-11-26 07:20:38.5+00" in exported
+
+
+@pytest.mark.parametrize(
+    ("data", "rows"),
+    [
+        (b"", 0),
+        (b"1\tno line end yet", 0),
+        (b"1\ta\n", 1),
+        (b"1\ta\\nb\n2\tc\n", 2),  # an escaped line break is not a row end
+        (b"\n\n\n", 3),
+    ],
+)
+def test_count_rows_counts_line_ends(data, rows):
+    assert count_rows(data) == rows
+    assert count_rows(data) == data.count(b"\n")
