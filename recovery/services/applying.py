@@ -1,4 +1,5 @@
-"""Apply a backup chain to the live tables, inside the caller's transaction.
+"""Apply a backup chain: to the live tables, inside the caller's transaction,
+or, for a system restore on PostgreSQL, to staged tables the caller swaps in.
 
 The full backup replaces the scope's rows; each incremental then replaces the
 rows it carries and deletes what its tombstones name. For a user restore from
