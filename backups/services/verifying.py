@@ -2,9 +2,10 @@
 
 Verification reads the whole object, checks its SHA-256 and size against the
 catalog, authenticates and decrypts every chunk, decompresses every frame,
-checks each section's size and digest, counts rows, parses the first and last
-line of every block, checks every media blob against its SHA-256, and compares
-the manifest with the catalog record. The outcome is stored on the backup.
+checks each section's size and digest, counts rows, parses the row each
+block starts in and the last row, checks every media blob against its
+SHA-256, and compares the manifest with the catalog record. The outcome is
+stored on the backup.
 """
 
 from __future__ import annotations
@@ -138,27 +139,34 @@ def check_all_sections(reader: ArchiveReader) -> None:
 
 
 def _check_rows(section) -> None:
-    """Count rows and parse the first and last whole line of every piece."""
+    """Count rows; parse the row each piece starts in, and the last row.
+
+    The row a piece starts in is the one cut by the piece boundary, where a
+    fault of the writer or the reader would show first.
+    """
     width = len(section.meta["columns"])
     label = section.name[6:]
+
+    def parse(line: bytes) -> None:
+        if len(decode_fields(line)) != width:
+            raise ArchiveCorrupted(f"a row of {label} has the wrong number of fields")
+
     rows, tail = 0, b""
+    last_piece, last_break = b"", -1  # where the last whole row ends
     for piece in section.iter_data():
         rows += count_rows(piece)
-        last_break = piece.rfind(b"\n")
-        if last_break < 0:
+        first_break = piece.find(b"\n")
+        if first_break < 0:
             tail += piece
             continue
-        first = tail + piece[: piece.find(b"\n")]
-        before_last = piece.rfind(b"\n", 0, last_break)
-        last = piece[before_last + 1 : last_break] if before_last >= 0 else first
-        for line in (first, last):
-            if len(decode_fields(line)) != width:
-                raise ArchiveCorrupted(
-                    f"a row of {label} has the wrong number of fields"
-                )
+        parse(tail + piece[:first_break])
+        last_piece, last_break = piece, piece.rfind(b"\n")
         tail = piece[last_break + 1 :]
     if tail:
         raise ArchiveCorrupted(f"the rows of {label} end mid-line")
+    start = last_piece.rfind(b"\n", 0, last_break) if last_break > 0 else -1
+    if start >= 0:  # otherwise the last row is the one its piece started in
+        parse(last_piece[start + 1 : last_break])
     if section.summary.rows is not None and section.summary.rows != rows:
         raise ArchiveCorrupted(
             f"{label} holds {rows} rows, its end record says {section.summary.rows}"
