@@ -52,6 +52,14 @@ def test_restore_into_an_empty_database_that_never_saw_the_backup(world, scratch
     assert scratch.state(url) == expected
     catalog = json.loads(scratch.manage(url, "list_backups", "--json").stdout)
     assert last in {b["id"] for b in catalog["backups"]}
+    # The restored accounts' ids are taken: a new account gets a fresh one.
+    scratch.manage(
+        url,
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; "
+        "get_user_model().objects.create_user('newcomer')",
+    )
 
 
 def test_backup_restores_into_the_other_engine(world, scratch):
