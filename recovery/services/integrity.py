@@ -39,6 +39,7 @@ def validate_data_integrity(*, check_media: bool = True) -> dict[str, Any]:
         *_reference_checks(),
         _senders_outside_conversation(),
         _direct_conversations(),
+        _leftover_staging(),
     ]
     if check_media:
         checks.append(_media_bytes())
@@ -141,6 +142,36 @@ def _direct_conversations() -> Check:
         "warning",
         len(rows),
         f"{len(rows)} direct conversations have more than two participants",
+        [r[0] for r in rows[:EXAMPLES]],
+    )
+
+
+def _leftover_staging() -> Check:
+    """Staged tables of a killed restore take space until the next restore."""
+    from recovery.staging import SCHEMA
+    from talowa_admin import locks
+    from talowa_admin.models import OperationLock
+
+    restore = OperationLock.objects.filter(name=locks.RESTORE_LOCK).first()
+    if connection.vendor != "postgresql" or (
+        restore and locks.holder_is_alive(restore.holder, restore.heartbeat_at)
+    ):
+        return Check("staging", "ok", 0, "no staged tables left behind")
+    rows = _query(
+        "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN "
+        "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
+        f"'{SCHEMA}' AND c.relkind = 'r' ORDER BY 1"
+    )
+    if not rows:
+        return Check("staging", "ok", 0, "no staged tables left behind")
+    size = sum(r[1] for r in rows)
+    return Check(
+        "staging",
+        "warning",
+        len(rows),
+        f"a restore that did not finish left {len(rows)} staged tables "
+        f"({size / 1e6:,.1f} MB) in schema {SCHEMA}; the next restore drops "
+        f"them, or drop it yourself: DROP SCHEMA {SCHEMA} CASCADE",
         [r[0] for r in rows[:EXAMPLES]],
     )
 

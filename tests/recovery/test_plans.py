@@ -184,3 +184,21 @@ def test_restore_command_asks_first(world, monkeypatch):
     with pytest.raises(CommandError, match="cancelled"):
         run("restore_backup", backup_id)
     assert not RecoveryRun.objects.exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="staging is PostgreSQL's")
+def test_integrity_validation_reports_staged_tables_left_behind(world):
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE SCHEMA talowa_restore")
+        cursor.execute("CREATE TABLE talowa_restore.messaging_message (id int)")
+    try:
+        report = validate_data_integrity(check_media=False)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SCHEMA talowa_restore CASCADE")
+    staging = next(c for c in report["checks"] if c["name"] == "staging")
+    assert staging["status"] == "warning"
+    assert "DROP SCHEMA talowa_restore CASCADE" in staging["message"]
+    assert staging["examples"] == ["messaging_message"]
+    after = validate_data_integrity(check_media=False)["checks"]
+    assert next(c for c in after if c["name"] == "staging")["status"] == "ok"
