@@ -285,7 +285,7 @@ class _Builders:
             while (statement := self._queue.get()) is not None:
                 try:
                     if self._error is None:
-                        db = db or _builder_connection()
+                        db = db or _staging_connection()
                         _execute(db, statement)
                 except BaseException as error:  # raised by drain()
                     self._error = error
@@ -297,7 +297,8 @@ class _Builders:
                 db.close()
 
 
-def _builder_connection() -> Any:
+def _staging_connection() -> Any:
+    """Return a side connection that sees the staged tables only."""
     db = open_side_connection()
     _execute(db, *SESSION, f"SET search_path TO {SCHEMA}")
     return db
@@ -350,10 +351,8 @@ class StagedTables:
                 f"SET search_path TO {SCHEMA}, {quote(self.live.schema)}",
             )
             self.lanes = [self.db]
-            for _ in range(COPY_LANES - 1):
-                lane = open_side_connection()
-                self.lanes.append(lane)
-                _execute(lane, *SESSION, f"SET search_path TO {SCHEMA}")
+            for _ in range(COPY_LANES - 1):  # one at a time: __exit__ closes them
+                self.lanes.append(_staging_connection())
             self._builders = _Builders()
         except BaseException:
             self.__exit__()
@@ -373,7 +372,7 @@ class StagedTables:
         except DatabaseError:
             logger.warning("could not drop schema %s; the next restore will", SCHEMA)
         finally:
-            for db in {id(d): d for d in [self.db, *self.lanes]}.values():
+            for db in [self.db, *self.lanes[1:]]:  # the first lane is self.db
                 db.close()
 
     # --- Loading -------------------------------------------------------------

@@ -45,14 +45,15 @@ def holder_is_alive(holder: str, last_seen, *, stale_after=STALE_AFTER) -> bool:
     return timezone.now() - last_seen < stale_after
 
 
-def is_held(name: str) -> OperationLock | None:
-    """Return the live holder's lock row, clearing a dead holder's."""
+def is_held(name: str, *, clear_dead: bool = True) -> OperationLock | None:
+    """Return the live holder's lock row, clearing a dead holder's unless told not."""
     lock = OperationLock.objects.filter(name=name).first()
     if lock is None:
         return None
     if holder_is_alive(lock.holder, lock.heartbeat_at):
         return lock
-    OperationLock.objects.filter(pk=lock.pk).delete()
+    if clear_dead:
+        OperationLock.objects.filter(pk=lock.pk).delete()
     return None
 
 

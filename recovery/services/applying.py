@@ -92,18 +92,17 @@ class Applier:
 
     def run(self) -> dict[str, TableTally]:
         """Clear the scope, apply every archive of the chain, check references."""
-        if self.staging is not None:
+        if self.staging is not None:  # staged tables start empty
             self.rows.db = self.staging.db
-            self.staging.tallies = self.rows.tallies
-            for position, backup in enumerate(self.plan.chain):
-                self._apply_archive(backup, first=position == 0)
-            self.staging.finish()
-            return self.rows.tallies
-        self._clear()
+        else:
+            self._clear()
         for position, backup in enumerate(self.plan.chain):
             self._apply_archive(backup, first=position == 0)
-        check_foreign_keys()
-        advance_sequences(self.plan.specs)
+        if self.staging is not None:
+            self.staging.finish()
+        else:
+            check_foreign_keys()
+            advance_sequences(self.plan.specs)
         return self.rows.tallies
 
     def _clear(self) -> None:

@@ -150,11 +150,10 @@ def _leftover_staging() -> Check:
     """Staged tables of a killed restore take space until the next restore."""
     from recovery.staging import SCHEMA
     from talowa_admin import locks
-    from talowa_admin.models import OperationLock
 
-    restore = OperationLock.objects.filter(name=locks.RESTORE_LOCK).first()
-    if connection.vendor != "postgresql" or (
-        restore and locks.holder_is_alive(restore.holder, restore.heartbeat_at)
+    if connection.vendor != "postgresql" or locks.is_held(
+        locks.RESTORE_LOCK,
+        clear_dead=False,  # read-only: report, never repair
     ):
         return Check("staging", "ok", 0, "no staged tables left behind")
     rows = _query(

@@ -236,7 +236,7 @@ def _apply_in_place(applier: Applier, *, dry_run: bool) -> tuple[dict, dict | No
 def _apply_staged(applier: Applier, *, dry_run: bool) -> tuple[dict, dict | None]:
     """Load the chain into staged tables, then swap them in (or compare them)."""
     changes = None
-    with StagedTables(applier.plan.specs) as staging:
+    with StagedTables(applier.plan.specs, tallies=applier.rows.tallies) as staging:
         applier.staging = staging
         tallies = applier.run()
         if dry_run:
