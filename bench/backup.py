@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
     MANAGE,
+    TABLES,
     best_of,
     drop_database,
     environment,
@@ -42,18 +43,11 @@ from bench.harness import (  # noqa: E402
     recreate_database,
     seed,
     table,
+    touch_one_percent,
 )
 
 DATABASE = "talowa_bench_backup"
 SMALL_DATABASE = "talowa_bench_backup_small"
-TABLES = [
-    "auth_user",
-    "messaging_conversation",
-    "messaging_participant",
-    "messaging_message",
-    "messaging_callrecord",
-    "messaging_mediafile",
-]
 MODELS = [
     "auth.user",
     "messaging.conversation",
@@ -160,7 +154,7 @@ def run(options: argparse.Namespace, work: Path) -> int:
 
     incrementals = []
     for turn in range(options.runs):
-        manage(env, "shell", "-c", _touch_one_percent(turn))
+        manage(env, "shell", "-c", touch_one_percent(turn))
         incrementals.append(
             measure([*MANAGE, "create_backup", "--incremental", "--json"], env)
         )
@@ -210,14 +204,6 @@ def run(options: argparse.Namespace, work: Path) -> int:
     )
     print()
     return verdicts(full, fc, pipe, incremental, verify, small)
-
-
-def _touch_one_percent(turn: int) -> str:
-    return (
-        "from django.db import connection; c = connection.cursor(); "
-        "c.execute(\"UPDATE messaging_message SET body = body || ' (edited)', "
-        f'is_edited = true, updated_at = now() WHERE id % 100 = {turn}")'
-    )
 
 
 def verdicts(full, fc, pipe, incremental, verify, small) -> int:

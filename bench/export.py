@@ -37,7 +37,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import drop_database, recreate_database, scratch_url  # noqa: E402
+from bench.harness import (  # noqa: E402
+    drop_database,
+    environment,
+    recreate_database,
+    scratch_url,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRATCH_DATABASE = "talowa_bench_export"
@@ -101,16 +106,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
-
-
-def environment(data_dir: Path, database_url: str) -> dict[str, str]:
-    return dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        TALOWA_DATA_DIR=str(data_dir),
-        TALOWA_LOG_LEVEL="warning",
-        DJANGO_SETTINGS_MODULE="talowa_admin.settings",
-    )
 
 
 def run(

@@ -20,6 +20,15 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 MANAGE = [sys.executable, str(ROOT / "manage.py")]
 SERVER = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+# The tables of the benchmarks' data set, as pg_dump -t names them.
+TABLES = [
+    "auth_user",
+    "messaging_conversation",
+    "messaging_participant",
+    "messaging_message",
+    "messaging_callrecord",
+    "messaging_mediafile",
+]
 
 LAUNCHER = """
 import json, resource, subprocess, sys, time
@@ -112,11 +121,13 @@ def _admin(server: str):
 
 
 def environment(data_dir: Path, url: str) -> dict[str, str]:
+    """The environment of a benchmark's subprocesses (manage.py or scripts)."""
     return dict(
         os.environ,
         DATABASE_URL=url,
         TALOWA_DATA_DIR=str(data_dir),
         TALOWA_LOG_LEVEL="warning",
+        DJANGO_SETTINGS_MODULE="talowa_admin.settings",
         PGHOST=SERVER["host"],
         PGPORT=str(SERVER["port"]),
         PGUSER=SERVER["user"],
@@ -130,6 +141,15 @@ def manage(env: dict[str, str], *args: str) -> str:
     if done.returncode:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr}")
     return done.stdout
+
+
+def touch_one_percent(turn: int) -> str:
+    """Return a ``manage.py shell -c`` script editing 1% of the messages."""
+    return (
+        "from django.db import connection; c = connection.cursor(); "
+        "c.execute(\"UPDATE messaging_message SET body = body || ' (edited)', "
+        f'is_edited = true, updated_at = now() WHERE id % 100 = {turn}")'
+    )
 
 
 def seed(env: dict[str, str], messages: int, *, replace: bool = False) -> None:

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
     MANAGE,
+    TABLES,
     drop_database,
     environment,
     manage,
@@ -37,19 +38,12 @@ from bench.harness import (  # noqa: E402
     recreate_database,
     seed,
     table,
+    touch_one_percent,
 )
 
 SOURCE = "talowa_bench_restore"
 TARGET = "talowa_bench_restore_target"
 PG_TARGET = "talowa_bench_pg_restore"
-TABLES = [
-    "auth_user",
-    "messaging_conversation",
-    "messaging_participant",
-    "messaging_message",
-    "messaging_callrecord",
-    "messaging_mediafile",
-]
 
 
 def main() -> int:
@@ -130,16 +124,19 @@ def run(options: argparse.Namespace, work: Path) -> int:
 
     # Atomic at this scale: change the restored database, then kill restores
     # of the backup part-way through the load and near its end; every table
-    # must be as it was (a finished restore would have undone the change).
+    # must be as it was. A restore that committed before its kill undid the
+    # change: that run tests nothing (on small data sets the kill comes late).
     print("Killing restores part-way ...", flush=True)
-    manage(target_env, "shell", "-c", _touch_one_percent())
+    restored = _checksums(target_env)
+    manage(target_env, "shell", "-c", touch_one_percent(7))
     before = _checksums(target_env)
     started = 0.6 + step_seconds(last_run, "verify_chain")  # Python, Django, verify
     kills = []
     for fraction in (0.4, 0.95):
         after = round(started + median(ours_step) * fraction, 1)
         _kill_restore_after(target_env, full_id, after)
-        kills.append((after, _checksums(target_env) == before))
+        state = _checksums(target_env)
+        kills.append((after, None if state == restored else state == before))
 
     user_id = _user_with_messages(env, 500)
     user_backup = json.loads(manage(env, "create_backup", "--user", user_id, "--json"))[
@@ -211,8 +208,9 @@ def run(options: argparse.Namespace, work: Path) -> int:
     checks = [
         *(
             (
-                f"restore killed after {after} s: every table unchanged (1 = yes)",
-                float(unchanged),
+                f"restore killed after {after} s: every table unchanged (1 = yes)"
+                + (" - it had finished, no test" if unchanged is None else ""),
+                float(bool(unchanged)),
                 "= 1",
                 unchanged,
             )
@@ -238,9 +236,12 @@ def run(options: argparse.Namespace, work: Path) -> int:
         ),
     ]
     rows = [("target", "measured", "goal", "")]
-    rows += [(n, f"{v:.2f}", g, "PASS" if ok else "FAIL") for n, v, g, ok in checks]
+    rows += [
+        (n, f"{v:.2f}", g, "n/a" if ok is None else "PASS" if ok else "FAIL")
+        for n, v, g, ok in checks
+    ]
     print(table(rows, "Targets"))
-    return 0 if all(ok for *_r, ok in checks) else 1
+    return 0 if all(ok is not False for *_r, ok in checks) else 1
 
 
 def _kill_restore_after(env: dict[str, str], backup_id: str, seconds: float) -> None:
@@ -259,14 +260,6 @@ def _kill_restore_after(env: dict[str, str], backup_id: str, seconds: float) -> 
         raise RuntimeError(f"the restore ended before it was killed at {seconds} s")
     child.send_signal(signal.SIGKILL)
     child.wait()
-
-
-def _touch_one_percent() -> str:
-    return (
-        "from django.db import connection; connection.cursor().execute("
-        "\"UPDATE messaging_message SET body = body || ' (edited)', updated_at = "
-        'now() WHERE id % 100 = 7")'
-    )
 
 
 def _checksums(env: dict[str, str]) -> str:
