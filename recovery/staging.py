@@ -143,6 +143,11 @@ class LiveSchema:
         return staged
 
 
+def add_constraint(table: str, name: str, definition: str) -> str:
+    """Return the ALTER TABLE that adds a captured constraint under its name."""
+    return f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}"
+
+
 def quote_qualified(schema: str, table: str) -> str:
     """Return ``schema.table`` as PostgreSQL prints it (quoting only if needed)."""
 
@@ -385,7 +390,7 @@ class StagedTables:
         # Statistics first: the foreign keys' checks are planned with them.
         self._builders.submit([f"ANALYZE {quote(spec.table)}"])
         self._builders.submit(
-            f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}"
+            add_constraint(table, name, definition)
             for table, name, definition in self.live.keys
             if table == spec.table
         )
@@ -406,7 +411,7 @@ class StagedTables:
         assert self.live is not None and self._builders is not None
         staged = set(self.tables)
         self._builders.submit(
-            f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}"
+            add_constraint(table, name, definition)
             for table, name, definition, target in self.live.foreign
             if table in staged and target in staged
         )
@@ -479,10 +484,7 @@ class StagedTables:
             for table, name, definition in crossing:
                 try:
                     with transaction.atomic():
-                        cursor.execute(
-                            f"ALTER TABLE {quote(table)} ADD CONSTRAINT "
-                            f"{quote(name)} {definition}"
-                        )
+                        cursor.execute(add_constraint(table, name, definition))
                 except DatabaseError as exc:
                     raise RestoreConflict(
                         f"the restored {table} rows break the reference {name} "
@@ -492,7 +494,6 @@ class StagedTables:
                 if table in TRACKED_TABLES:
                     for statement in table_trigger_statements("postgresql", table):
                         cursor.execute(statement)
-            cursor.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
         advance_sequences([*self.specs, ACCOUNTS], floors=floors)
 
     def _lock(self, cursor) -> None:
