@@ -6,7 +6,9 @@ On a scratch PostgreSQL database seeded with ``seed_messaging`` (1,000,000
 messages by default) it measures, each in its own subprocess: our full
 backup; ``pg_dump -Fc`` of the same tables; ``pg_dump -Fp | zstd -3 |
 openssl enc -aes-256-ctr``; Django's ``dumpdata`` of the same models; our
-incremental after 1% of the messages changed; our verify. Then our full
+incremental after 1% of the messages changed; our verify, and beside it
+``openssl enc -d | zstd -d`` of the pipeline's output, which only decrypts
+and decompresses, as a yardstick of this machine's speed. Then our full
 backup again on a quarter of the data, to show memory stays flat. Prints wall
 seconds (median of ``--runs``), our commands' own time (the operation,
 without the 0.6 s it takes to start Python and Django, which a worker of the
@@ -129,7 +131,7 @@ def run(options: argparse.Namespace, work: Path) -> int:
                 f"{measured.seconds:.2f}",
                 "" if own is None else f"{own:.2f}",
                 mib(measured.peak_mib),
-                megabytes(size),
+                "" if size is None else megabytes(size),
                 " ".join(f"{t:.2f}" for t in times),
             )
         )
@@ -196,6 +198,14 @@ def run(options: argparse.Namespace, work: Path) -> int:
         full.json()["size_bytes"],
         verify.json()["results"][0]["seconds"],
     )
+    # A reference for verify's speed on this machine, measured beside it:
+    # only decrypting and decompressing the pipeline's output.
+    unpack = (
+        f"openssl enc -d -aes-256-ctr -pbkdf2 -pass file:{key} -in {piped} "
+        "| zstd -d -q -c > /dev/null"
+    )
+    unpacked, times = best_of(options.runs, [unpack], env, shell=True)
+    record("openssl -d | zstd -d of that output", unpacked, times, None)
 
     quarter = options.messages // 4
     print(f"Seeding {quarter:,} messages for the memory comparison ...", flush=True)
@@ -220,10 +230,11 @@ def run(options: argparse.Namespace, work: Path) -> int:
         )
     )
     print()
-    return verdicts(full, fc, pipe, incremental, verify, small)
+    unpacked_mb = piped.stat().st_size / 1e6
+    return verdicts(full, fc, pipe, incremental, verify, unpacked, unpacked_mb, small)
 
 
-def verdicts(full, fc, pipe, incremental, verify, small) -> int:
+def verdicts(full, fc, pipe, incremental, verify, unpacked, unpacked_mb, small):
     archive_mb = full.json()["size_bytes"] / 1e6
     raw_mb = full.json()["raw_bytes"] / 1e6
     own_full = full.json()["seconds"]
@@ -269,6 +280,18 @@ def verdicts(full, fc, pipe, incremental, verify, small) -> int:
             -150,
         ),
         ("verify, MB of raw data per s, own time", raw_mb / own_verify, "(info)", None),
+        (
+            "openssl -d | zstd -d, MB of input per s, wall",
+            unpacked_mb / unpacked.seconds,
+            "(info)",
+            None,
+        ),
+        (
+            "verify own MB/s / (openssl -d | zstd -d) MB/s",
+            archive_mb / own_verify / (unpacked_mb / unpacked.seconds),
+            "(info)",
+            None,
+        ),
     ]
     rows = [("target", "measured", "goal", "")]
     verdict = []
