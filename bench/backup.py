@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -44,21 +42,21 @@ from bench.harness import (  # noqa: E402
     MANAGE,
     TABLES,
     best_of,
-    drop_database,
     environment,
     manage,
     measure,
     megabytes,
     mib,
     recreate_database,
+    scratch_work,
     seed,
     table,
     touch_one_percent,
 )
 
 DATABASE = "talowa_bench_backup"
-CLOCK_MARGIN_S = 61  # backups.engines.CLOCK_MARGIN, and a second
 SMALL_DATABASE = "talowa_bench_backup_small"
+CLOCK_MARGIN_S = 61  # backups.engines.CLOCK_MARGIN, and a second
 MODELS = [
     "auth.user",
     "messaging.conversation",
@@ -71,14 +69,9 @@ MODELS = [
 
 def main() -> int:
     options = parse_args()
-    work = Path(tempfile.mkdtemp(prefix="talowa-bench-backup-"))
-    try:
+    databases = (DATABASE, SMALL_DATABASE)
+    with scratch_work("backup", databases, keep=options.keep) as work:
         return run(options, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if not options.keep:
-            drop_database(DATABASE)
-            drop_database(SMALL_DATABASE)
 
 
 def parse_args() -> argparse.Namespace:

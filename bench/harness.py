@@ -8,11 +8,15 @@ they are ours or PostgreSQL's tools.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -118,6 +122,19 @@ def _admin(server: str):
     import psycopg
 
     return psycopg.connect(scratch_url("postgres", server), autocommit=True)
+
+
+@contextlib.contextmanager
+def scratch_work(name: str, databases: Iterable[str], *, keep: bool) -> Iterator[Path]:
+    """Yield a scratch directory; remove it, and drop ``databases`` unless kept."""
+    work = Path(tempfile.mkdtemp(prefix=f"talowa-bench-{name}-"))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if not keep:
+            for database in databases:
+                drop_database(database)
 
 
 def environment(data_dir: Path, url: str) -> dict[str, str]:

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -29,13 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import (  # noqa: E402
     MANAGE,
     TABLES,
-    drop_database,
     environment,
     manage,
     measure,
     median,
     mib,
     recreate_database,
+    scratch_work,
     seed,
     table,
     touch_one_percent,
@@ -48,14 +46,9 @@ PG_TARGET = "talowa_bench_pg_restore"
 
 def main() -> int:
     options = parse_args()
-    work = Path(tempfile.mkdtemp(prefix="talowa-bench-restore-"))
-    try:
+    databases = (SOURCE, TARGET, PG_TARGET)
+    with scratch_work("restore", databases, keep=options.keep) as work:
         return run(options, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if not options.keep:
-            for name in (SOURCE, TARGET, PG_TARGET):
-                drop_database(name)
 
 
 def parse_args() -> argparse.Namespace:
