@@ -4,27 +4,37 @@ Restoring is for Recovery admins only: a confirmation page shows the chain
 and a dry-run report, then a queued django-q2 task runs the plan and the
 run's page follows it step by step. A finished run can be rolled back from
 its pre-restore backup, after a confirmation page of its own.
+
+The dry run verifies every archive of the chain and reads it all, which takes
+seconds per million messages, so it runs in the queue too: the page queues
+it, then refreshes until its report is there. The page's address carries the
+dry run's task id, signed together with the backup and the admin, so a
+report is shown only to the admin who asked for it, and only for an hour.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.http import urlencode
 
 from backups.admin import backup_or_404
 from recovery.exceptions import RecoveryError
 from recovery.models import RecoveryPlan, RecoveryRun
 from recovery.services.plans import start_recovery_run
-from recovery.services.restoring import resolve_target, restore_from_backup
+from recovery.services.restoring import resolve_target
 from talowa_admin import queue
 from talowa_admin.admin import ReadOnlyAdmin
 from talowa_admin.audit import record_audit_event
 
 RESTORE_PERMISSION = "backups.restore_backup"
+PREVIEW_SALT = "recovery.restore-preview"
+PREVIEW_MAX_AGE = 3600  # seconds a dry run's report may be acted on
 
 
 @admin.register(RecoveryPlan)
@@ -90,18 +100,35 @@ class RecoveryRunAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
         }
         try:
-            target = resolve_target(backup.id)
-            context["chain"] = target.chain
-            if request.method == "POST" and request.POST.get("confirmed") == "yes":
-                return self._queue_restore(request, backup.id)
-            context["report"] = restore_from_backup(
-                backup.id, dry_run=True, actor=request.user
-            )
+            context["chain"] = resolve_target(backup.id).chain
         except RecoveryError as exc:
             context["problem"] = str(exc)
+        else:
+            if request.method == "POST" and request.POST.get("confirmed") == "yes":
+                return self._queue_restore(request, backup.id)
+            token = request.GET.get("preview")
+            if token is None:
+                return self._queue_preview(request, backup.id)
+            context.update(_preview(token, backup_id=backup.id, user=request.user))
         return TemplateResponse(
             request, "admin/recovery/recoveryrun/confirm_restore.html", context
         )
+
+    def _queue_preview(self, request: HttpRequest, backup_id: str):
+        """Queue the dry run and come back to this page to wait for it."""
+        task_id = queue.enqueue(
+            "recovery.tasks.preview_restore",
+            backup_id,
+            request.user.pk,
+            name=f"dry run of restore {backup_id}",
+            group="recovery",
+        )
+        token = signing.dumps(
+            {"task": task_id, "backup": backup_id, "user": request.user.pk},
+            salt=PREVIEW_SALT,
+        )
+        url = reverse("admin:recovery_recoveryrun_restore", args=[backup_id])
+        return HttpResponseRedirect(f"{url}?{urlencode({'preview': token})}")
 
     def _queue_restore(self, request: HttpRequest, backup_id: str):
         options = {
@@ -166,6 +193,39 @@ class RecoveryRunAdmin(ReadOnlyAdmin):
                 "opts": self.model._meta,
             },
         )
+
+
+def _preview(token: str, *, backup_id: str, user) -> dict:
+    """Return the template context of the dry run ``token`` names.
+
+    One of: ``report`` (the dry run's result), ``problem`` (why there is
+    none) or ``waiting`` (it has not finished; the page refreshes).
+    """
+    from django_q.tasks import fetch
+
+    try:
+        preview = signing.loads(token, salt=PREVIEW_SALT, max_age=PREVIEW_MAX_AGE)
+    except signing.SignatureExpired:
+        return _start_again("This dry run is more than an hour old.")
+    except signing.BadSignature:
+        return _start_again("This dry run's address is not valid.")
+    if preview.get("backup") != backup_id or preview.get("user") != user.pk:
+        return _start_again("This dry run was made for another backup or admin.")
+    task = fetch(preview["task"])
+    if task is None:
+        return {"waiting": True, "queued": queue.queued_count()}
+    if not task.success or not isinstance(task.result, dict):
+        return _start_again(
+            f'The dry run failed; the task "{task.name}" in the Tasks admin says why.'
+        )
+    if "problem" in task.result:
+        return _start_again(task.result["problem"])
+    return {"report": task.result["report"], "checked_at": task.stopped}
+
+
+def _start_again(problem: str) -> dict:
+    """Context for a dry run that gave no report: say why, offer a new one."""
+    return {"problem": problem, "start_again": True}
 
 
 def _can_roll_back(request: HttpRequest, run: RecoveryRun) -> bool:

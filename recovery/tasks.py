@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from recovery.exceptions import RecoveryError
 from recovery.models import RecoveryRun
 from recovery.services.plans import execute_disaster_recovery, rollback_restore
+from recovery.services.restoring import restore_from_backup
 
 
 def run_recovery(run_id: int, actor_id: int | None = None) -> str:
@@ -37,3 +38,16 @@ def roll_back_recovery(run_id: int, actor_id: int | None = None) -> str:
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     rollback_restore(run, actor=actor)
     return f"recovery run {run_id} rolled back"
+
+
+def preview_restore(backup_id: str, actor_id: int | None = None) -> dict:
+    """Dry-run the restore of ``backup_id`` for the admin's confirmation page.
+
+    Returns ``{"report": ...}``, or ``{"problem": ...}`` when the restore would
+    be refused: that is the dry run's answer, not a failure of the task.
+    """
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    try:
+        return {"report": restore_from_backup(backup_id, dry_run=True, actor=actor)}
+    except RecoveryError as exc:
+        return {"problem": str(exc)}

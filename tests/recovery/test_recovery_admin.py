@@ -1,4 +1,4 @@
-"""The restore flow in the admin: confirmation with a dry run, the run, rollback."""
+"""The restore flow in the admin: a queued dry run to confirm, the run, rollback."""
 
 from __future__ import annotations
 
@@ -30,11 +30,15 @@ def test_recovery_admin_restores_and_rolls_back(client, role_user, world, sync_t
     )
     confirm_url = reverse("admin:recovery_recoveryrun_restore", args=[backup_id])
     assert action["Location"] == confirm_url
-    confirm = client.get(confirm_url).content.decode()
+    queued = client.get(confirm_url)  # queues the dry run, which runs inline here
+    assert queued.status_code == 302
+    assert queued["Location"].startswith(f"{confirm_url}?preview=")
+    confirm = client.get(queued["Location"]).content.decode()
     assert backup_id in confirm and 'id="dry-run-report"' in confirm
+    assert "messaging.message" in confirm
     assert table_state() == changed  # the dry run wrote nothing
 
-    done = client.post(confirm_url, {"confirmed": "yes"}, follow=True)
+    done = client.post(queued["Location"], {"confirmed": "yes"}, follow=True)
     run = RecoveryRun.objects.get()
     assert run.status == "completed" and run.requested_by == admin
     assert table_state() == expected
@@ -68,3 +72,57 @@ def test_a_backup_that_cannot_be_restored_says_why(client, role_user, world):
     assert b'id="restore-problem"' in page.content
     assert b"is expired" in page.content
     assert b"confirm-restore" not in page.content
+
+
+def test_the_dry_run_waits_in_the_queue_and_its_report_is_only_for_its_admin(
+    client, role_user, world
+):
+    from django_q.brokers import get_broker
+    from django_q.tasks import _sync
+
+    backup_id = create_full_backup()
+    admin = role_user(RECOVERY_ADMIN)
+    client.force_login(admin)
+    url = reverse("admin:recovery_recoveryrun_restore", args=[backup_id])
+    preview_url = client.get(url)["Location"]
+
+    waiting = client.get(preview_url).content.decode()
+    assert 'id="dry-run-waiting"' in waiting
+    assert '<meta http-equiv="refresh" content="2">' in waiting
+    assert "confirm-restore" not in waiting
+
+    # A worker takes the task from the queue and runs it as the cluster would.
+    broker = get_broker()
+    ((ack_id, package),) = broker.dequeue()
+    _sync(package)
+    broker.acknowledge(ack_id)
+    ready = client.get(preview_url).content.decode()
+    assert 'id="dry-run-report"' in ready and "confirm-restore" in ready
+    assert '<meta http-equiv="refresh"' not in ready
+
+    client.force_login(role_user(RECOVERY_ADMIN))  # another admin, same address
+    other = client.get(preview_url).content.decode()
+    assert "made for another backup or admin" in other
+    assert "dry-run-report" not in other and "confirm-restore" not in other
+    forged = client.get(preview_url[:-3] + "abc").content.decode()
+    assert "address is not valid" in forged and "confirm-restore" not in forged
+
+
+def test_a_dry_run_that_finds_a_damaged_archive_says_why(
+    client, role_user, world, sync_tasks
+):
+    from backups.models import Backup
+    from backups.storage import object_store
+
+    backup = Backup.objects.get(pk=create_full_backup())
+    path = object_store().root / backup.object_key
+    data = bytearray(path.read_bytes())
+    data[-30] ^= 1
+    path.write_bytes(bytes(data))
+    client.force_login(role_user(RECOVERY_ADMIN))
+    page = client.get(
+        reverse("admin:recovery_recoveryrun_restore", args=[backup.id]), follow=True
+    ).content.decode()
+    assert 'id="restore-problem"' in page and "failed verification" in page
+    assert 'id="new-dry-run"' in page and "confirm-restore" not in page
+    assert not RecoveryRun.objects.exists()
