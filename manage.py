@@ -11,7 +11,45 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "talowa_admin.settings")
     from django.core.management import execute_from_command_line
 
+    if _may_set_up_first(sys.argv):
+        _set_up_django()
     execute_from_command_line(sys.argv)
+
+
+def _set_up_django() -> None:
+    """Start Django with the garbage collector paused, then freeze what it made.
+
+    Starting imports about 800 modules and makes about 70,000 objects that
+    live as long as the process. Collecting while they are made frees
+    nothing, and every later collection, the one at exit included, would
+    walk them all again: together about 0.15 s of a command's 0.7 s of
+    start and exit. Frozen (``gc.freeze``), the collector leaves them alone,
+    and worker processes forked later share their pages.
+    """
+    import gc
+
+    import django
+
+    gc.disable()
+    try:
+        django.setup()
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+def _may_set_up_first(argv: list[str]) -> bool:
+    """Whether Django may be set up before it reads the command line itself.
+
+    Not when ``--settings`` or ``--pythonpath`` is given (Django applies them
+    before it sets up), and not for ``runserver``, whose autoreloader sets up
+    Django in its own way so that it can wait out a broken module.
+    """
+    return (
+        len(argv) > 1
+        and argv[1] != "runserver"
+        and not any(arg.startswith(("--settings", "--pythonpath")) for arg in argv)
+    )
 
 
 if __name__ == "__main__":

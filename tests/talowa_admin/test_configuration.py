@@ -14,15 +14,15 @@ from talowa_admin.env import Environment, parse_database_url
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_django(code: str, **env: str) -> subprocess.CompletedProcess:
-    """Run Python with a clean environment plus ``env``, from the project root."""
+def run_django(code: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run Python ``code`` (with ``args``) in a clean environment plus ``env``."""
     base = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("TALOWA_", "DATABASE_URL", "SECRET_KEY"))
     }
     return subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, *args],
         cwd=ROOT,
         env=base | env,
         capture_output=True,
@@ -128,3 +128,31 @@ def test_production_settings_are_secure(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True", "True", "True", "True"]
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run ``manage.py`` with a clean environment plus ``env``."""
+    return run_django(
+        "import runpy, sys; sys.argv = ['manage.py', *sys.argv[1:]]; "
+        "runpy.run_path('manage.py', run_name='__main__')",
+        *args,
+        **env,
+    )
+
+
+def test_commands_run_with_the_collector_on_and_start_up_objects_frozen(tmp_path):
+    script = "import gc; print(gc.isenabled(), gc.get_freeze_count() > 10000)"
+    result = run_manage("shell", "-c", script, TALOWA_DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == ["True", "True"]
+
+
+def test_manage_py_still_applies_settings_given_on_the_command_line(tmp_path):
+    result = run_manage(
+        "diffsettings",
+        "--settings",
+        "talowa_admin.no_such_settings",
+        TALOWA_DATA_DIR=str(tmp_path),
+    )
+    assert result.returncode != 0
+    assert "No module named 'talowa_admin.no_such_settings'" in result.stderr
