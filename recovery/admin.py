@@ -22,6 +22,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import urlencode
+from django_q.tasks import fetch
 
 from backups.admin import backup_or_404
 from recovery.exceptions import RecoveryError
@@ -201,8 +202,6 @@ def _preview(token: str, *, backup_id: str, user) -> dict:
     One of: ``report`` (the dry run's result), ``problem`` (why there is
     none) or ``waiting`` (it has not finished; the page refreshes).
     """
-    from django_q.tasks import fetch
-
     try:
         preview = signing.loads(token, salt=PREVIEW_SALT, max_age=PREVIEW_MAX_AGE)
     except signing.SignatureExpired:
