@@ -73,11 +73,19 @@ class Participant(TimeStamped):
         MEMBER = "member", "Member"
         ADMIN = "admin", "Admin"
 
+    # Both keys are the leading column of an index below (participant_unique
+    # and the user index); an index of their own would only slow down writes.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="participants"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="participants",
+        db_index=False,
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     joined_at = models.DateTimeField()
@@ -102,8 +110,13 @@ class Message(TimeStamped):
         SYSTEM = "system", "System"
         VOICE = "voice", "Voice"
 
+    # Both keys lead an index with created_at (Meta.indexes), which serves
+    # lookups by the key alone as well.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        db_index=False,
     )
     # System messages have no sender; anonymous ones keep theirs for
     # moderation and retention but never show it to other members.
@@ -113,6 +126,7 @@ class Message(TimeStamped):
         blank=True,
         on_delete=models.CASCADE,
         related_name="+",
+        db_index=False,
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     body = models.TextField(blank=True)
@@ -153,11 +167,18 @@ class CallRecord(TimeStamped):
         VOICE = "voice", "Voice"
         VIDEO = "video", "Video"
 
+    # Both lead an index with started_at (Meta.indexes).
     caller = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     callee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     conversation = models.ForeignKey(
         Conversation,
@@ -197,8 +218,12 @@ class CallRecord(TimeStamped):
 class MediaFile(TimeStamped):
     """A file's metadata; its bytes live in the ``media`` storage by sha256."""
 
+    # Leads the index with created_at (Meta.indexes).
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     message = models.ForeignKey(
         Message,
