@@ -30,6 +30,41 @@ def remove_tombstone_triggers(schema_editor) -> None:
         schema_editor.execute(statement)
 
 
+def missing_tombstone_triggers(connection) -> list[str]:
+    """Return the tracked tables that exist without their tombstone trigger."""
+    tables = set(connection.introspection.table_names())
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT c.relname FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE t.tgname = c.relname || '_tombstone' "
+                "AND c.relnamespace = current_schema()::regnamespace"
+            )
+        else:
+            cursor.execute(
+                "SELECT tbl_name FROM sqlite_master "
+                "WHERE type = 'trigger' AND name = tbl_name || '_tombstone'"
+            )
+        guarded = {row[0] for row in cursor.fetchall()}
+    return [t for t in TRACKED_TABLES if t in tables and t not in guarded]
+
+
+def reinstall_missing_tombstone_triggers(connection) -> list[str]:
+    """Create the trigger of every tracked table that lost it; return those tables.
+
+    SQLite alters a column by rebuilding the table, which drops its triggers
+    without a word; a table without its trigger would let deletions escape
+    every later incremental backup.
+    """
+    missing = missing_tombstone_triggers(connection)
+    with connection.schema_editor() as editor:
+        for table in missing:
+            for statement in table_trigger_statements(connection.vendor, table):
+                editor.execute(statement)
+    return missing
+
+
 def trigger_statements(vendor: str, *, create: bool) -> list[str]:
     """Return the SQL that creates (or drops) every tombstone trigger."""
     build = _builder(vendor)

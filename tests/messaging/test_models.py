@@ -147,3 +147,30 @@ def test_deleting_a_user_tombstones_their_data(chat, people):
     found = tombstones()
     assert ("messaging.callrecord", call.id, asha_id) in found
     assert ("messaging.mediafile", media.id, asha_id) in found
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrate_puts_back_a_tombstone_trigger_that_a_migration_dropped(chat, people):
+    from django.core.management import call_command
+
+    from messaging.triggers import missing_tombstone_triggers
+
+    assert missing_tombstone_triggers(connection) == []
+    with connection.cursor() as cursor:  # as SQLite's table rebuild does
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "DROP TRIGGER messaging_message_tombstone ON messaging_message"
+            )
+        else:
+            cursor.execute("DROP TRIGGER messaging_message_tombstone")
+    assert missing_tombstone_triggers(connection) == ["messaging_message"]
+
+    call_command("migrate", verbosity=0)
+
+    assert missing_tombstone_triggers(connection) == []
+    message = Message.objects.create(
+        conversation=chat, sender=people[0], kind="regular"
+    )
+    message_id = message.id
+    message.delete()
+    assert tombstones() == [("messaging.message", message_id, people[0].id)]
