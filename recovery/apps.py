@@ -4,10 +4,15 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def ensure_default_plan(sender, **kwargs) -> None:
+def ensure_default_plan(sender, *, apps=None, **kwargs) -> None:
     """Keep the default recovery plan present, also after a database flush."""
     from recovery.services.plans import default_plan
 
+    if apps is not None:
+        try:
+            apps.get_model("recovery", "RecoveryPlan")
+        except LookupError:
+            return  # a partial migrate that stopped before the recovery tables
     default_plan()
 
 

@@ -89,13 +89,20 @@ def sync_roles(apps) -> None:
 
 
 def sync_roles_after_migrate(sender, *, apps=None, using="default", **kwargs) -> None:
-    """Re-sync the groups once ``migrate`` has created new permissions."""
+    """Re-sync the groups once ``migrate`` has created new permissions.
+
+    ``apps`` is the state the migrations reached: a partial ``migrate`` may
+    leave the content types table older than the current model, so the
+    permissions are created through the models of that state, as Django's
+    own ``post_migrate`` handler does.
+    """
     from django.apps import apps as global_apps
     from django.contrib.auth.management import create_permissions
 
+    state = apps or global_apps
     for config in global_apps.get_app_configs():
-        create_permissions(config, verbosity=0, using=using)
-    sync_roles(global_apps)
+        create_permissions(config, verbosity=0, using=using, apps=state)
+    sync_roles(state)
 
 
 def roles_of(user) -> list[str]:

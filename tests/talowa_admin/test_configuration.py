@@ -156,3 +156,22 @@ def test_manage_py_still_applies_settings_given_on_the_command_line(tmp_path):
     )
     assert result.returncode != 0
     assert "No module named 'talowa_admin.no_such_settings'" in result.stderr
+
+
+def test_a_partial_migrate_of_an_empty_database_works_and_the_full_one_completes_it(
+    tmp_path,
+):
+    partial = run_manage("migrate", "messaging", "0002", TALOWA_DATA_DIR=str(tmp_path))
+    assert partial.returncode == 0, partial.stderr
+    full = run_manage("migrate", TALOWA_DATA_DIR=str(tmp_path))
+    assert full.returncode == 0, full.stderr
+    script = (
+        "from django.contrib.auth.models import Group; "
+        "from recovery.models import RecoveryPlan; "
+        "print(sorted(Group.objects.values_list('name', flat=True)), "
+        "RecoveryPlan.objects.filter(is_default=True).count())"
+    )
+    state = run_manage("shell", "-c", script, TALOWA_DATA_DIR=str(tmp_path))
+    assert state.stdout.splitlines()[-1] == (
+        "['Backup operator', 'Backup viewer', 'Recovery admin'] 1"
+    )
