@@ -58,10 +58,11 @@ def reinstall_missing_tombstone_triggers(connection) -> list[str]:
     every later incremental backup.
     """
     missing = missing_tombstone_triggers(connection)
-    with connection.schema_editor() as editor:
-        for table in missing:
-            for statement in table_trigger_statements(connection.vendor, table):
-                editor.execute(statement)
+    if missing:
+        with connection.schema_editor() as editor:
+            for table in missing:
+                for statement in table_trigger_statements(connection.vendor, table):
+                    editor.execute(statement)
     return missing
 
 
