@@ -11,6 +11,7 @@ from typing import Any
 
 from backups.exceptions import BackupError
 from backups.services import exporting
+from talowa_admin.queue import user_by_id
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +54,8 @@ def run_backup(
 
     from backups.services import create_full_backup, create_incremental_backup
 
-    users = get_user_model().objects
-    user = users.get(pk=user_id) if user_id else None
-    actor = users.filter(pk=actor_id).first() if actor_id else "worker"
+    user = get_user_model().objects.get(pk=user_id) if user_id else None
+    actor = user_by_id(actor_id) if actor_id else "worker"
     if kind == "incremental":
         return create_incremental_backup(
             user=user, note=note, actor=actor, full_if_missing=True
@@ -65,12 +65,10 @@ def run_backup(
 
 def verify_backups(backup_ids: list[str], actor_id: int | None = None) -> str:
     """Verify backups; raise if any fails, so the queue shows the failure."""
-    from django.contrib.auth import get_user_model
-
     from backups.models import Backup
     from backups.services import verify_backup
 
-    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    actor = user_by_id(actor_id)
     failed = []
     for backup in Backup.objects.filter(pk__in=backup_ids).order_by("created_at"):
         result = verify_backup(backup, actor=actor or "worker")

@@ -8,6 +8,7 @@ from recovery.exceptions import RecoveryError
 from recovery.models import RecoveryRun
 from recovery.services.plans import execute_disaster_recovery, rollback_restore
 from recovery.services.restoring import restore_from_backup
+from talowa_admin.queue import user_by_id
 
 
 def run_recovery(run_id: int, actor_id: int | None = None) -> str:
@@ -23,7 +24,7 @@ def run_recovery(run_id: int, actor_id: int | None = None) -> str:
         user=user,
         data_types=options.get("data_types"),
         run=run,
-        actor=users.filter(pk=actor_id).first() if actor_id else None,
+        actor=user_by_id(actor_id),
     )
     if result["status"] != RecoveryRun.Status.COMPLETED:
         raise RecoveryError(
@@ -35,8 +36,7 @@ def run_recovery(run_id: int, actor_id: int | None = None) -> str:
 def roll_back_recovery(run_id: int, actor_id: int | None = None) -> str:
     """Roll back finished recovery run ``run_id`` from its pre-restore backup."""
     run = RecoveryRun.objects.get(pk=run_id)
-    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    rollback_restore(run, actor=actor)
+    rollback_restore(run, actor=user_by_id(actor_id))
     return f"recovery run {run_id} rolled back"
 
 
@@ -46,7 +46,7 @@ def preview_restore(backup_id: str, actor_id: int | None = None) -> dict:
     Returns ``{"report": ...}``, or ``{"problem": ...}`` when the restore would
     be refused: that is the dry run's answer, not a failure of the task.
     """
-    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    actor = user_by_id(actor_id)
     try:
         return {"report": restore_from_backup(backup_id, dry_run=True, actor=actor)}
     except RecoveryError as exc:

@@ -6,12 +6,23 @@ what really happened.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django_q.tasks import async_task
 
 
 def enqueue(func: str, *args, name: str, group: str) -> str:
     """Queue ``func(*args)``; return the task id."""
     return async_task(func, *args, task_name=name[:100], group=group)
+
+
+def user_by_id(user_id: int | None) -> Any:
+    """Return the user a task was given by id, or None (no id, or since deleted)."""
+    from django.contrib.auth import get_user_model
+
+    if not user_id:
+        return None
+    return get_user_model().objects.filter(pk=user_id).first()
 
 
 def recent_results(group: str, *, limit: int = 5) -> list:
