@@ -34,13 +34,14 @@ from recovery.forms import RestoreOptionsForm
 from recovery.models import RecoveryPlan, RecoveryRun
 from recovery.services.plans import start_recovery_run
 from recovery.services.restoring import resolve_target
-from talowa_admin import queue
+from talowa_admin import locks, queue
 from talowa_admin.admin import ReadOnlyAdmin
 from talowa_admin.audit import record_audit_event
 
 RESTORE_PERMISSION = "backups.restore_backup"
 PREVIEW_SALT = "recovery.restore-preview"
 PREVIEW_MAX_AGE = 3600  # seconds a dry run's report may be acted on
+CONFIRM_LOCK = "restore-confirm"
 
 
 @admin.register(RecoveryPlan)
@@ -169,26 +170,26 @@ class RecoveryRunAdmin(ReadOnlyAdmin):
         """Queue the restore a completed dry run showed, or say why not."""
         form = self._options_form(backup, request.POST)
         try:
-            preview = _completed_dry_run(request, backup, form)
+            # One confirmation at a time, so that a double click cannot use
+            # one dry run twice between the check and the new run.
+            with locks.hold(CONFIRM_LOCK, purpose=f"confirming restore of {backup.id}"):
+                preview = _completed_dry_run(request, backup, form)
+                options = _run_options(request, form, preview)
+                return self._queue_restore(request, backup.id, options)
+        except locks.LockHeld:
+            problem = (
+                "Another restore is being confirmed at this moment; open the "
+                "Recovery runs, then start again if yours is not there."
+            )
         except PreviewRefused as exc:
-            record_audit_event(
-                action="restore.refused",
-                target=backup,
-                request=request,
-                details={"reason": str(exc)},
-            )
-            return self._page(
-                request, {**context, **_start_again(str(exc))}, status=400
-            )
-        user = form.cleaned_data.get("user")
-        options = {
-            "validate_before_restore": True,
-            "create_pre_restore_backup": request.POST.get("pre_restore") != "no",
-            "user": user.get_username() if user else None,
-            "data_types": preview["options"]["data_types"],
-            "dry_run": preview["task"],
-        }
-        return self._queue_restore(request, backup.id, options)
+            problem = str(exc)
+        record_audit_event(
+            action="restore.refused",
+            target=backup,
+            request=request,
+            details={"reason": problem},
+        )
+        return self._page(request, {**context, **_start_again(problem)}, status=400)
 
     def _queue_restore(self, request: HttpRequest, backup_id: str, options: dict):
         run = start_recovery_run(
@@ -314,6 +315,18 @@ def _completed_dry_run(request: HttpRequest, backup, form) -> dict:
             "run a new dry run to restore again."
         )
     return preview
+
+
+def _run_options(request: HttpRequest, form, preview: dict) -> dict:
+    """Return the recovery run's options: the dry run's, and the safety copy."""
+    user = form.cleaned_data.get("user")
+    return {
+        "validate_before_restore": True,
+        "create_pre_restore_backup": request.POST.get("pre_restore") != "no",
+        "user": user.get_username() if user else None,
+        "data_types": preview["options"]["data_types"],
+        "dry_run": preview["task"],
+    }
 
 
 def _chosen(preview: dict, backup) -> dict:

@@ -170,6 +170,23 @@ def test_a_token_for_another_admin_backup_or_options_is_refused(
     assert RecoveryRun.objects.count() == 1
 
 
+def test_a_confirmation_waits_for_no_other(client, role_user, world, sync_tasks):
+    from recovery.admin import CONFIRM_LOCK
+    from talowa_admin import locks
+
+    backup_id = create_full_backup()
+    client.force_login(role_user(RECOVERY_ADMIN))
+    page = client.get(start_dry_run(client, backup_id)).content.decode()
+    confirm = hidden_fields(page)
+    with locks.hold(CONFIRM_LOCK, purpose="a double click"):
+        busy = client.post(restore_url(backup_id), confirm)
+    assert busy.status_code == 400
+    assert "Another restore is being confirmed" in busy.content.decode()
+    assert not RecoveryRun.objects.exists()
+    client.post(restore_url(backup_id), confirm)
+    assert RecoveryRun.objects.get().status == "completed"
+
+
 def test_one_users_restore_restores_only_that_user(
     client, role_user, world, sync_tasks
 ):
