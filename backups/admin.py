@@ -83,6 +83,8 @@ class BackupAdmin(ReadOnlyAdmin):
         "verified_at",
         "verify_ok",
         "verify_error",
+        "audit_head_event_id",
+        "audit_head_hash",
     )
     exclude = ("raw_bytes", "compressed_bytes", "stored_bytes")
 

@@ -93,6 +93,12 @@ class Backup(models.Model):
     verified_at = models.DateTimeField(null=True, blank=True)
     verify_ok = models.BooleanField(null=True, blank=True)
     verify_error = models.TextField(blank=True)
+    # The audit trail's head when the archive was written (its manifest's
+    # "audit_head"): verify_audit_log checks the trail still reaches it.
+    audit_head_event_id = models.PositiveBigIntegerField(
+        null=True, blank=True, editable=False
+    )
+    audit_head_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -135,6 +141,18 @@ class Backup(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+    @property
+    def audit_head(self) -> dict | None:
+        """The audit trail's head as the manifest records it, or None."""
+        if self.audit_head_event_id is None:
+            return None
+        return {"event_id": self.audit_head_event_id, "hash": self.audit_head_hash}
+
+    @audit_head.setter
+    def audit_head(self, head: dict | None) -> None:
+        self.audit_head_event_id = head["event_id"] if head else None
+        self.audit_head_hash = head["hash"] if head else ""
 
 
 class BackupSchedule(models.Model):

@@ -24,6 +24,18 @@ def latest_completed(*, owner_id: int | None) -> Backup | None:
     )
 
 
+def newest_audit_anchor() -> Backup | None:
+    """Return the newest backup that recorded the audit trail's head, if any."""
+    return (
+        Backup.objects.filter(
+            status__in=[Backup.Status.COMPLETED, Backup.Status.EXPIRED],
+            audit_head_event_id__isnull=False,
+        )
+        .order_by("-created_at")
+        .first()
+    )
+
+
 def chain_of(backup: Backup) -> list[Backup]:
     """Return the backups a restore of ``backup`` needs: its full, then each child."""
     chain = [backup]

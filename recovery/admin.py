@@ -1,15 +1,19 @@
 """Admin pages for recovery plans and runs, and the restore flow.
 
-Restoring is for Recovery admins only: a confirmation page shows the chain
-and a dry-run report, then a queued django-q2 task runs the plan and the
-run's page follows it step by step. A finished run can be rolled back from
-its pre-restore backup, after a confirmation page of its own.
+Restoring is for Recovery admins only. The restore page offers what
+``restore_backup`` offers (the whole system or one user, every data type or
+some) and a button that queues a dry run with those options; the page then
+refreshes until the dry run's report is there, and only that report offers
+to restore. A queued django-q2 task runs the plan and the run's page follows
+it step by step. A finished run can be rolled back from its pre-restore
+backup, after a confirmation page of its own.
 
-The dry run verifies every archive of the chain and reads it all, which takes
-seconds per million messages, so it runs in the queue too: the page queues
-it, then refreshes until its report is there. The page's address carries the
-dry run's task id, signed together with the backup and the admin, so a
-report is shown only to the admin who asked for it, and only for an hour.
+Invariants:
+- Opening the page changes nothing and queues nothing: a dry run starts with
+  a POST, and so does the restore.
+- A restore is queued only against the token of a *completed* dry run, signed
+  together with the backup, the options and the admin, at most an hour old,
+  and not used before: what is restored is what the admin was shown.
 """
 
 from __future__ import annotations
@@ -26,16 +30,18 @@ from django_q.tasks import fetch
 
 from backups.admin import backup_or_404
 from recovery.exceptions import RecoveryError
+from recovery.forms import RestoreOptionsForm
 from recovery.models import RecoveryPlan, RecoveryRun
 from recovery.services.plans import start_recovery_run
 from recovery.services.restoring import resolve_target
-from talowa_admin import queue
+from talowa_admin import locks, queue
 from talowa_admin.admin import ReadOnlyAdmin
 from talowa_admin.audit import record_audit_event
 
 RESTORE_PERMISSION = "backups.restore_backup"
 PREVIEW_SALT = "recovery.restore-preview"
 PREVIEW_MAX_AGE = 3600  # seconds a dry run's report may be acted on
+CONFIRM_LOCK = "restore-confirm"
 
 
 @admin.register(RecoveryPlan)
@@ -104,38 +110,88 @@ class RecoveryRunAdmin(ReadOnlyAdmin):
             context["chain"] = resolve_target(backup.id).chain
         except RecoveryError as exc:
             context["problem"] = str(exc)
+            return self._page(request, context)
+        if request.method == "POST":
+            if request.POST.get("confirmed") == "yes":
+                return self._confirm_restore(request, backup, context)
+            return self._start_dry_run(request, backup, context)
+        token = request.GET.get("preview")
+        if token is None:
+            context["form"] = self._options_form(backup)
+            return self._page(request, context)
+        try:
+            preview = _read_token(token, backup_id=backup.id, admin=request.user)
+            context.update(_dry_run_outcome(preview), **_chosen(preview, backup))
+        except PreviewRefused as exc:
+            context.update(_start_again(str(exc)))
         else:
-            if request.method == "POST" and request.POST.get("confirmed") == "yes":
-                return self._queue_restore(request, backup.id)
-            token = request.GET.get("preview")
-            if token is None:
-                return self._queue_preview(request, backup.id)
-            context.update(_preview(token, backup_id=backup.id, user=request.user))
+            context["token"] = token
+        return self._page(request, context)
+
+    def _options_form(self, backup, data=None) -> RestoreOptionsForm:
+        return RestoreOptionsForm(data, backup=backup, admin_site=self.admin_site)
+
+    def _page(self, request: HttpRequest, context: dict, *, status: int = 200):
         return TemplateResponse(
-            request, "admin/recovery/recoveryrun/confirm_restore.html", context
+            request,
+            "admin/recovery/recoveryrun/confirm_restore.html",
+            context,
+            status=status,
         )
 
-    def _queue_preview(self, request: HttpRequest, backup_id: str):
-        """Queue the dry run and come back to this page to wait for it."""
+    def _start_dry_run(self, request: HttpRequest, backup, context: dict):
+        """Queue the dry run of the chosen options; come back to wait for it."""
+        form = self._options_form(backup, request.POST)
+        if not form.is_valid():
+            return self._page(request, {**context, "form": form}, status=400)
+        options = form.options()
         task_id = queue.enqueue(
             "recovery.tasks.preview_restore",
-            backup_id,
+            backup.id,
             request.user.pk,
-            name=f"dry run of restore {backup_id}",
+            options["user"],
+            options["data_types"],
+            name=f"dry run of restore {backup.id}",
             group="recovery",
         )
         token = signing.dumps(
-            {"task": task_id, "backup": backup_id, "user": request.user.pk},
+            {
+                "task": task_id,
+                "backup": backup.id,
+                "admin": request.user.pk,
+                "options": options,
+            },
             salt=PREVIEW_SALT,
         )
-        url = reverse("admin:recovery_recoveryrun_restore", args=[backup_id])
+        url = reverse("admin:recovery_recoveryrun_restore", args=[backup.id])
         return HttpResponseRedirect(f"{url}?{urlencode({'preview': token})}")
 
-    def _queue_restore(self, request: HttpRequest, backup_id: str):
-        options = {
-            "validate_before_restore": True,
-            "create_pre_restore_backup": request.POST.get("pre_restore") != "no",
-        }
+    def _confirm_restore(self, request: HttpRequest, backup, context: dict):
+        """Queue the restore a completed dry run showed, or say why not."""
+        form = self._options_form(backup, request.POST)
+        try:
+            # One confirmation at a time, so that a double click cannot use
+            # one dry run twice between the check and the new run.
+            with locks.hold(CONFIRM_LOCK, purpose=f"confirming restore of {backup.id}"):
+                preview = _completed_dry_run(request, backup, form)
+                options = _run_options(request, form, preview)
+                return self._queue_restore(request, backup.id, options)
+        except locks.LockHeld:
+            problem = (
+                "Another restore is being confirmed at this moment; open the "
+                "Recovery runs, then start again if yours is not there."
+            )
+        except PreviewRefused as exc:
+            problem = str(exc)
+        record_audit_event(
+            action="restore.refused",
+            target=backup,
+            request=request,
+            details={"reason": problem},
+        )
+        return self._page(request, {**context, **_start_again(problem)}, status=400)
+
+    def _queue_restore(self, request: HttpRequest, backup_id: str, options: dict):
         run = start_recovery_run(
             backup_id=backup_id, options=options, actor=request.user
         )
@@ -196,30 +252,91 @@ class RecoveryRunAdmin(ReadOnlyAdmin):
         )
 
 
-def _preview(token: str, *, backup_id: str, user) -> dict:
-    """Return the template context of the dry run ``token`` names.
+class PreviewRefused(Exception):
+    """A dry run's token that cannot be shown or acted on; the message says why."""
 
-    One of: ``report`` (the dry run's result), ``problem`` (why there is
-    none) or ``waiting`` (it has not finished; the page refreshes).
-    """
+
+def _read_token(token: str, *, backup_id: str, admin) -> dict:
+    """Return the dry run ``token`` names, if it was made for this backup and admin."""
     try:
         preview = signing.loads(token, salt=PREVIEW_SALT, max_age=PREVIEW_MAX_AGE)
     except signing.SignatureExpired:
-        return _start_again("This dry run is more than an hour old.")
+        raise PreviewRefused("This dry run is more than an hour old.") from None
     except signing.BadSignature:
-        return _start_again("This dry run's address is not valid.")
-    if preview.get("backup") != backup_id or preview.get("user") != user.pk:
-        return _start_again("This dry run was made for another backup or admin.")
+        raise PreviewRefused("This dry run's address is not valid.") from None
+    if preview.get("backup") != backup_id or preview.get("admin") != admin.pk:
+        raise PreviewRefused("This dry run was made for another backup or admin.")
+    return preview
+
+
+def _dry_run_outcome(preview: dict) -> dict:
+    """Return the template context of a dry run: its ``report`` or ``waiting``.
+
+    Raise ``PreviewRefused`` when it gave no report.
+    """
     task = fetch(preview["task"])
     if task is None:
         return {"waiting": True, "queued": queue.queued_count()}
     if not task.success or not isinstance(task.result, dict):
-        return _start_again(
+        raise PreviewRefused(
             f'The dry run failed; the task "{task.name}" in the Tasks admin says why.'
         )
     if "problem" in task.result:
-        return _start_again(task.result["problem"])
+        raise PreviewRefused(task.result["problem"])
     return {"report": task.result["report"], "checked_at": task.stopped}
+
+
+def _completed_dry_run(request: HttpRequest, backup, form) -> dict:
+    """Return the dry run a confirming POST names, if it may be acted on.
+
+    It must be this admin's, of this backup, with the options posted,
+    finished with a report, and not confirmed before.
+    """
+    if not form.is_valid():
+        problems = "; ".join(e for errors in form.errors.values() for e in errors)
+        raise PreviewRefused(f"The restore's options are not valid: {problems}")
+    token = request.POST.get("preview")
+    if not token:
+        raise PreviewRefused("Run a dry run first: a restore needs its report.")
+    preview = _read_token(token, backup_id=backup.id, admin=request.user)
+    if preview.get("options") != form.options():
+        raise PreviewRefused(
+            "This dry run was made with other options (user or data types); "
+            "run a dry run of the restore you want."
+        )
+    if "report" not in _dry_run_outcome(preview):
+        raise PreviewRefused(
+            "This dry run has not finished; wait for its report, then confirm."
+        )
+    used = RecoveryRun.objects.filter(options__dry_run=preview["task"]).first()
+    if used is not None:
+        raise PreviewRefused(
+            f"This dry run was already confirmed (recovery run {used.pk}); "
+            "run a new dry run to restore again."
+        )
+    return preview
+
+
+def _run_options(request: HttpRequest, form, preview: dict) -> dict:
+    """Return the recovery run's options: the dry run's, and the safety copy."""
+    user = form.cleaned_data.get("user")
+    return {
+        "validate_before_restore": True,
+        "create_pre_restore_backup": request.POST.get("pre_restore") != "no",
+        "user": user.get_username() if user else None,
+        "data_types": preview["options"]["data_types"],
+        "dry_run": preview["task"],
+    }
+
+
+def _chosen(preview: dict, backup) -> dict:
+    """Context naming what the dry run covered, and the fields that confirm it."""
+    options = preview["options"]
+    user = queue.user_by_id(options["user"])
+    if options["user"] and user is None:
+        raise PreviewRefused("The user this dry run was made for no longer exists.")
+    types = options["data_types"] or list(backup.data_types)
+    return {"chosen_user": user, "chosen_types": types}
 
 
 def _start_again(problem: str) -> dict:

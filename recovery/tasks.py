@@ -40,14 +40,26 @@ def roll_back_recovery(run_id: int, actor_id: int | None = None) -> str:
     return f"recovery run {run_id} rolled back"
 
 
-def preview_restore(backup_id: str, actor_id: int | None = None) -> dict:
+def preview_restore(
+    backup_id: str,
+    actor_id: int | None = None,
+    user_id: int | None = None,
+    data_types: list[str] | None = None,
+) -> dict:
     """Dry-run the restore of ``backup_id`` for the admin's confirmation page.
 
+    ``user_id`` and ``data_types`` narrow it as they narrow the restore.
     Returns ``{"report": ...}``, or ``{"problem": ...}`` when the restore would
     be refused: that is the dry run's answer, not a failure of the task.
     """
     actor = user_by_id(actor_id)
+    user = user_by_id(user_id)
+    if user_id and user is None:
+        return {"problem": f"the user with id {user_id} no longer exists"}
     try:
-        return {"report": restore_from_backup(backup_id, dry_run=True, actor=actor)}
+        report = restore_from_backup(
+            backup_id, user=user, data_types=data_types, dry_run=True, actor=actor
+        )
     except RecoveryError as exc:
         return {"problem": str(exc)}
+    return {"report": report}

@@ -10,6 +10,11 @@ Invariants:
   cannot extend it. ``AuditChainHead`` records the newest entry, so deleting
   the newest rows is caught too. The actor's name is hashed, not the link to
   the account, which is cleared when the account is deleted.
+- Deleting the newest rows *and* rewinding the head leaves a consistent, only
+  shorter chain; what catches it is an anchor kept outside the table: every
+  backup records the head (``chain_head``) in its manifest and the catalog,
+  and ``verify_audit_chain`` checks that the trail still reaches the head the
+  newest backup recorded, with the same hash.
 - Writers are serialised by locking the head row inside a transaction: write
   audit entries outside long transactions, or they wait for them.
 """
@@ -20,7 +25,7 @@ import hashlib
 import hmac
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC
 from typing import Any
 
@@ -82,6 +87,17 @@ def record_audit_event(
     return event
 
 
+def chain_head() -> dict | None:
+    """Return the newest entry as ``{"event_id", "hash"}``, None for an empty trail.
+
+    This is the anchor a backup records in its manifest (key ``audit_head``).
+    """
+    head = AuditChainHead.objects.filter(id=1).first()
+    if head is None or head.last_event_id == 0:
+        return None
+    return {"event_id": head.last_event_id, "hash": head.last_hash}
+
+
 class AuditChainBroken(Exception):
     """The chain head is gone while entries exist: the trail was tampered with."""
 
@@ -100,21 +116,40 @@ def _locked_head() -> AuditChainHead:
 
 
 @dataclass(frozen=True)
+class AuditAnchor:
+    """A head of the trail recorded outside it: by ``source``, a backup."""
+
+    event_id: int
+    hash: str
+    source: str
+
+
+@dataclass(frozen=True)
 class AuditVerification:
-    """The outcome of checking the chain."""
+    """The outcome of checking the chain.
+
+    ``missing`` is ``(first id, last id)`` of the entries known to be gone
+    from the end of the trail (up to the anchor), or None.
+    """
 
     ok: bool
     checked: int
     broken_at: int | None = None
     reason: str = ""
+    missing: tuple[int, int] | None = None
 
 
-def verify_audit_chain() -> AuditVerification:
-    """Walk the whole trail and report the first entry that breaks the chain."""
+def verify_audit_chain(anchor: AuditAnchor | None = None) -> AuditVerification:
+    """Walk the whole trail and report the first entry that breaks the chain.
+
+    With an ``anchor``, the trail must also reach it: its entry exists and
+    carries the recorded hash.
+    """
     keys = _chain_keys()
     expected_previous = GENESIS_HASH
     expected_id = 1
     checked = 0
+    anchored_hash = None
     events = AuditEvent.objects.order_by("id").iterator(chunk_size=VERIFY_CHUNK_SIZE)
     for event in events:
         problem = _check_entry(event, expected_id, expected_previous, keys)
@@ -123,6 +158,12 @@ def verify_audit_chain() -> AuditVerification:
         checked += 1
         expected_previous = event.entry_hash
         expected_id = event.id + 1
+        if anchor is not None and event.id == anchor.event_id:
+            anchored_hash = event.entry_hash
+    if anchor is not None:
+        cut = _check_anchor(anchor, anchored_hash, last_id=expected_id - 1)
+        if cut is not None:
+            return replace(cut, checked=checked)
     head = AuditChainHead.objects.filter(id=1).first()
     if head is None:
         return AuditVerification(False, checked, None, "the chain head is missing")
@@ -135,6 +176,36 @@ def verify_audit_chain() -> AuditVerification:
             f"at entry {expected_id - 1}: newest entries were deleted or replaced",
         )
     return AuditVerification(True, checked)
+
+
+def _check_anchor(
+    anchor: AuditAnchor, anchored_hash: str | None, *, last_id: int
+) -> AuditVerification | None:
+    """Return why the trail does not reach ``anchor``, or None when it does."""
+    if anchored_hash is None:
+        first, last = last_id + 1, anchor.event_id
+        gone = (
+            f"entry {first} is missing"
+            if first == last
+            else f"entries {first}-{last} ({last - first + 1}) are missing"
+        )
+        return AuditVerification(
+            False,
+            0,
+            first,
+            f"{anchor.source} recorded entry {last} as the newest, but the trail "
+            f"ends at entry {last_id}: {gone}; the newest entries were deleted",
+            missing=(first, last),
+        )
+    if not hmac.compare_digest(anchored_hash, anchor.hash):
+        return AuditVerification(
+            False,
+            0,
+            anchor.event_id,
+            f"entry {anchor.event_id} is not the one {anchor.source} recorded "
+            "(another hash): the trail was cut at or before it and written anew",
+        )
+    return None
 
 
 def _check_entry(

@@ -177,6 +177,7 @@ def _write(backup: Backup, *, parent: Backup | None, keyring) -> None:
         stored_bytes=result.stored_bytes,
         sha256=result.sha256,
         key_id=result.key_id,
+        audit_head=result.manifest["audit_head"],
         metadata={
             **backup.metadata,
             "source_engine": snapshot.engine,

@@ -123,6 +123,7 @@ def import_manifest(manifest: dict[str, Any]) -> Backup:
             created_at=datetime.fromisoformat(manifest["created_at"]),
             note=manifest.get("note", ""),
             metadata={**manifest.get("metadata", {}), "imported_from_storage": True},
+            audit_head=manifest.get("audit_head"),
         )
     logger.info("backup %s imported into the catalog from the storage", backup.id)
     return backup

@@ -113,4 +113,6 @@ def test_verify_command_on_an_intact_trail(trail):
         "checked": 5,
         "broken_at": None,
         "reason": "",
+        "anchor": None,
+        "missing": None,
     }
