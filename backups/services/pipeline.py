@@ -27,6 +27,7 @@ from backups.keyring import KeyRing
 from backups.models import Backup
 from backups.registry import ACCOUNTS, TOMBSTONES, TableSpec, tables_for
 from backups.services.catalog import heartbeat
+from backups.services.sidecars import write_sidecars
 from backups.storage import object_store
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def write_archive(
         }
         blobs = _write_blobs(writer, plan, snapshot)
         result = writer.finish(_manifest(plan, snapshot, tables, blobs))
-    store.put(backup.sidecar_key, result.sidecar)
+    write_sidecars(store, backup.object_key, result.sidecar)
     return result
 
 
