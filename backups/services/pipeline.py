@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -37,7 +37,11 @@ logger = logging.getLogger(__name__)
 # reading and compressing instead of taking turns.
 COMPRESSION_THREADS = 2
 BLOB_READ_SIZE = 1024 * 1024
-MANIFEST_FORMAT = "talowa-backup/1"
+# Version of the manifest's keys (docs/archive-format.md section 13), apart
+# from the archive format's version in the header. Archives written before
+# this key existed carry ``"format": "talowa-backup/1"`` instead, which means
+# manifest version 1 too.
+MANIFEST_VERSION = 1
 
 
 @dataclass
@@ -204,7 +208,7 @@ def _manifest(
 ) -> dict[str, Any]:
     backup = plan.backup
     return {
-        "format": MANIFEST_FORMAT,
+        "manifest_version": MANIFEST_VERSION,
         "backup_id": backup.id,
         "kind": backup.kind,
         "scope": backup.scope,
@@ -216,11 +220,11 @@ def _manifest(
         "parent": backup.parent_id,
         "chain": plan.chain,
         "data_types": plan.data_types,
-        "since": plan.since.isoformat() if plan.since else None,
-        "watermark": snapshot.watermark.isoformat(),
+        "since": _timestamp(plan.since) if plan.since else None,
+        "watermark": _timestamp(snapshot.watermark),
         "source_engine": snapshot.engine,
         "schema": _schema_version(),
-        "created_at": backup.created_at.isoformat(),
+        "created_at": _timestamp(backup.created_at),
         "counts": counts_from_tables(tables, blobs),
         "tables": tables,
         "blobs": blobs,
@@ -230,6 +234,11 @@ def _manifest(
             backup.requested_by.get_username() if backup.requested_by_id else None
         ),
     }
+
+
+def _timestamp(moment: datetime) -> str:
+    """Return ``moment`` as the manifest writes times: UTC, microseconds always."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def counts_from_tables(tables: dict[str, Any], blobs: dict[str, Any]) -> dict[str, int]:
