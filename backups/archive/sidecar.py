@@ -189,7 +189,6 @@ class UsableSidecar:
     raw: bytes
     data_key: bytes = field(repr=False)
     manifest_json: bytes = field(repr=False)
-    position: int  # index of the copy among the candidates
     problems: tuple[str, ...]  # why the copies before it were skipped
 
 
@@ -238,7 +237,7 @@ def usable_sidecar(
     configuring a key) before damage (fixed by another copy or backup).
     """
     errors: list[BackupError] = []
-    for position, raw in enumerate(candidates):
+    for raw in candidates:
         try:
             parsed, data_key, manifest_json = open_sidecar(
                 raw,
@@ -254,7 +253,6 @@ def usable_sidecar(
             raw=bytes(raw),
             data_key=data_key,
             manifest_json=manifest_json,
-            position=position,
             problems=tuple(str(error) for error in errors),
         )
     if not errors:

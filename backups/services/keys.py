@@ -44,13 +44,6 @@ from talowa_admin.audit import record_audit_event
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "keys_in_use",
-    "retirement_check",
-    "rotate_keys",
-    "write_new_key_file",
-]
-
 
 def keys_in_use(*, store: ObjectStore | None = None) -> dict[str, list[str]]:
     """Return, per key id, the backups with a sidecar copy wrapped by it."""

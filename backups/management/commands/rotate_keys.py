@@ -108,8 +108,10 @@ class Command(TalowaCommand):
                 "an intact pair of sidecar copies ("
                 + "; ".join(f"{k}: {v}" for k, v in list(unpaired.items())[:3])
                 + ("; …" if len(unpaired) > 3 else "")
-                + "); run rotate_keys, which rewrites a missing or damaged copy "
-                "from the intact one, then retire again"
+                + f"); run rotate_keys while {key_id} is still configured (it "
+                "rewrites a missing or damaged copy from the intact one), then "
+                "retire again; a backup with no intact copy left is readable "
+                "only with the key its header names, so keep that key"
             )
 
     @staticmethod
