@@ -74,24 +74,21 @@ def rotate_keys(
             chosen = usable_sidecar(
                 [c.data for c in copies if c.data is not None], keyring=keyring
             )
+            rewrap = chosen.sidecar.key_id != primary
             target = chosen.raw
-            if chosen.sidecar.key_id != primary:
+            if rewrap:
                 target = rewrap_data_key(target, keyring=keyring, new_key_id=primary)
         except BackupError as exc:
             failed[backup_id_of(object_key)] = str(exc)
             continue
         archive_id = chosen.sidecar.archive_id
         stale = [copy.name for copy in copies if copy.data != target]
-        if chosen.sidecar.key_id != primary:
-            rewrapped.append(archive_id)
-        elif stale:
-            repaired.append(archive_id)
-        else:
-            unchanged.append(archive_id)
+        (rewrapped if rewrap else repaired if stale else unchanged).append(archive_id)
         if not dry_run:
             for name in stale:
                 store.put(name, target)
-            Backup.objects.filter(pk=archive_id).update(key_id=primary)
+            if rewrap:
+                Backup.objects.filter(pk=archive_id).update(key_id=primary)
     result = {
         "primary": primary,
         "dry_run": dry_run,
