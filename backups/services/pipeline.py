@@ -3,7 +3,7 @@
 Rows stream from the snapshot (COPY on PostgreSQL) through the archive writer
 (zstd, AES-256-GCM chunks) straight into the object store: nothing holds a
 table in memory. Section layout and manifest fields are specified in
-docs/archive-format.md ("Sections and manifest fields written by TALOWA
+docs/archive-format.md (section 13, "Sections and manifest of TALOWA
 backups").
 """
 
