@@ -107,9 +107,9 @@ def test_backup_of_a_retired_key_survives_one_lost_sidecar_copy(
     }
     assert all(store.exists(name) for name in names.values())
 
-    settings.TALOWA_BACKUP_KEYS = [NEW]  # the old key leaves the ring
-    verdict = _retire("k-old")
+    verdict = _retire("k-old")  # asked while the key is still configured
     assert verdict["can_retire"] and verdict["depending_on_sidecars"] == 1
+    settings.TALOWA_BACKUP_KEYS = [NEW]  # the old key leaves the ring
     store.delete(names[lost])
 
     assert verify_backup(backup).ok
@@ -155,7 +155,6 @@ def test_retiring_is_refused_until_both_copies_are_intact(
         document["wrapped_key"] = base64.b64encode(bytes(60)).decode()
         store.put(name, json.dumps(document).encode())
 
-    settings.TALOWA_BACKUP_KEYS = [NEW]
     out = io.StringIO()
     with pytest.raises(CommandError) as refused:
         call_command("rotate_keys", "--retire", "k-old", "--json", stdout=out)
