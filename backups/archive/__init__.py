@@ -7,13 +7,16 @@ from backups.archive.format import (
     FORMAT_VERSION,
     ArchiveHeader,
 )
-from backups.archive.reader import ArchiveReader, ArchiveSection
+from backups.archive.reader import ArchiveReader, ArchiveSection, read_archive_header
 from backups.archive.sidecar import (
     Sidecar,
+    UsableSidecar,
     build_sidecar,
+    open_sidecar,
     parse_sidecar,
     read_manifest_from_sidecar,
     rewrap_data_key,
+    usable_sidecar,
 )
 from backups.archive.writer import ArchiveResult, ArchiveWriter, SectionSummary
 
@@ -27,8 +30,12 @@ __all__ = [
     "ArchiveWriter",
     "SectionSummary",
     "Sidecar",
+    "UsableSidecar",
     "build_sidecar",
+    "open_sidecar",
     "parse_sidecar",
+    "read_archive_header",
     "read_manifest_from_sidecar",
     "rewrap_data_key",
+    "usable_sidecar",
 ]

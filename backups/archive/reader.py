@@ -15,14 +15,14 @@ import json
 import queue
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
 import zstandard
 
 from backups.archive import crypto
 from backups.archive import format as fmt
-from backups.archive.sidecar import Sidecar, parse_sidecar, unwrap_with_keyring
+from backups.archive.sidecar import Sidecar, unwrap_with_keyring, usable_sidecar
 from backups.archive.writer import SectionSummary
 from backups.exceptions import ArchiveCorrupted
 from backups.keyring import KeyRing
@@ -379,32 +379,53 @@ class ArchiveSection:
 class ArchiveReader:
     """Read and verify an archive from a forward-only binary stream.
 
-    ``sidecar`` (the JSON document written beside the archive) takes precedence
-    over the header for the key id and the wrapped data key.
+    ``sidecar`` (the JSON document written beside the archive, or every copy
+    of it that was found, first preferred) takes precedence over the header
+    for the key id and the wrapped data key; the first copy that belongs to
+    this archive and unwraps is used, and ``sidecar_problems`` says why the
+    copies before it were not. Without a sidecar the header's key fields are
+    used.
     """
 
     def __init__(
-        self, inp: BinaryIO, *, keyring: KeyRing, sidecar: bytes | None = None
+        self,
+        inp: BinaryIO,
+        *,
+        keyring: KeyRing,
+        sidecar: bytes | Sequence[bytes] | None = None,
     ) -> None:
-        self.header = _read_header(inp)
-        self.sidecar = parse_sidecar(sidecar) if sidecar is not None else None
-        if self.sidecar is not None:
-            _check_sidecar_matches(self.sidecar, self.header)
-        owner = self.sidecar or self.header
-        self.key_id = owner.key_id
-        data_key = unwrap_with_keyring(
-            keyring=keyring,
-            archive_id=self.header.archive_id,
-            key_id=owner.key_id,
-            key_check=owner.key_check,
-            wrapped_key=owner.wrapped_key,
-        )
+        self.header = read_archive_header(inp)
+        self.sidecar: Sidecar | None = None
+        self.sidecar_problems: tuple[str, ...] = ()
+        self._sidecar_manifest: bytes | None = None
+        if sidecar is not None:
+            candidates = (
+                [sidecar] if isinstance(sidecar, bytes | bytearray) else sidecar
+            )
+            chosen = usable_sidecar(
+                candidates,
+                keyring=keyring,
+                archive_id=self.header.archive_id,
+                header_sha256=self.header.sha256,
+            )
+            self.sidecar = chosen.sidecar
+            self.sidecar_problems = chosen.problems
+            self._sidecar_manifest = chosen.manifest_json
+            data_key = chosen.data_key
+        else:
+            data_key = unwrap_with_keyring(
+                keyring=keyring,
+                archive_id=self.header.archive_id,
+                key_id=self.header.key_id,
+                key_check=self.header.key_check,
+                wrapped_key=self.header.wrapped_key,
+            )
+        self.key_id = (self.sidecar or self.header).key_id
         self._cipher = crypto.ChunkCipher(
             data_key=data_key,
             header_sha256=self.header.sha256,
             archive_id=self.header.archive_id,
         )
-        self._data_key = data_key
         source = _ChunkSource(
             inp,
             cipher=self._cipher,
@@ -482,39 +503,15 @@ class ArchiveReader:
             )
         if not self._records.at_end():
             raise self._records.corrupted("data follows the manifest")
-        if self.sidecar is not None:
-            self._check_sidecar_manifest(manifest)
+        if self._sidecar_manifest is not None and (
+            json.loads(self._sidecar_manifest) != manifest
+        ):
+            raise self._records.corrupted("the sidecar's manifest differs")
         self._manifest = manifest
 
-    def _check_sidecar_manifest(self, manifest: dict[str, Any]) -> None:
-        """Raise ArchiveCorrupted when the sidecar's manifest differs."""
-        assert self.sidecar is not None
-        copy = crypto.open_manifest(
-            data_key=self._data_key,
-            sealed=self.sidecar.sealed_manifest,
-            header_sha256=self.header.sha256,
-            archive_id=self.header.archive_id,
-        )
-        if json.loads(copy) != manifest:
-            raise self._records.corrupted("the sidecar's manifest differs")
 
-
-def _read_header(inp: BinaryIO) -> fmt.ArchiveHeader:
-    """Read the preamble and JSON header from the start of the stream."""
+def read_archive_header(inp: BinaryIO) -> fmt.ArchiveHeader:
+    """Read and check the preamble and JSON header at the start of a stream."""
     preamble = read_exact(inp, fmt.PREAMBLE.size)
     length = fmt.parse_preamble(preamble)
     return fmt.parse_header(preamble + read_exact(inp, length))
-
-
-def _check_sidecar_matches(sidecar: Sidecar, header: fmt.ArchiveHeader) -> None:
-    """Raise ArchiveCorrupted when the sidecar belongs to another archive."""
-    if (
-        sidecar.archive_id != header.archive_id
-        or sidecar.header_sha256 != header.sha256
-    ):
-        raise ArchiveCorrupted(
-            f"the sidecar belongs to archive {sidecar.archive_id}, not to this "
-            f"archive ({header.archive_id}) or to this exact header; pick the "
-            "sidecar stored beside the archive",
-            archive_id=header.archive_id,
-        )

@@ -6,6 +6,12 @@ key and the archive bytes never change). A sidecar is bound to its archive by
 the archive id (in the key-wrap AAD) and by the header's SHA-256 (in the
 manifest AAD, and checked by the reader), so it cannot be moved to another
 archive.
+
+Each sidecar is stored twice (see ``backups/services/sidecars.py``): readers
+pass every copy they found, and ``usable_sidecar`` picks the first one that
+parses, belongs to the archive, unwraps with a configured key and opens its
+manifest. A missing or damaged copy is therefore harmless while the other one
+is intact.
 """
 
 from __future__ import annotations
@@ -13,12 +19,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from backups.archive import crypto
 from backups.archive import format as fmt
-from backups.exceptions import ArchiveCorrupted
+from backups.exceptions import ArchiveCorrupted, BackupError, KeyUnavailable
 from backups.keyring import KEY_ID_PATTERN, KeyRing
 
 SIDECAR_FORMAT = "talowa-backup-sidecar"
@@ -174,9 +181,39 @@ def rewrap_data_key(
     )
 
 
-def read_manifest_from_sidecar(sidecar: bytes, *, keyring: KeyRing) -> dict[str, Any]:
-    """Return the archive manifest decrypted from the sidecar alone."""
-    parsed = parse_sidecar(sidecar)
+@dataclass(frozen=True, slots=True)
+class UsableSidecar:
+    """A sidecar copy that was checked end to end, with what it unlocks."""
+
+    sidecar: Sidecar
+    raw: bytes
+    data_key: bytes = field(repr=False)
+    manifest_json: bytes = field(repr=False)
+    problems: tuple[str, ...]  # why the copies before it were skipped
+
+
+def open_sidecar(
+    raw: bytes,
+    *,
+    keyring: KeyRing,
+    archive_id: str | None = None,
+    header_sha256: bytes | None = None,
+) -> tuple[Sidecar, bytes, bytes]:
+    """Check one sidecar copy completely; return it, its data key and manifest.
+
+    With ``archive_id`` and ``header_sha256`` (the archive's), the copy must
+    belong to exactly that archive.
+    """
+    parsed = parse_sidecar(raw)
+    if archive_id is not None and (
+        parsed.archive_id != archive_id or parsed.header_sha256 != header_sha256
+    ):
+        raise ArchiveCorrupted(
+            f"the sidecar belongs to archive {parsed.archive_id}, not to this "
+            f"archive ({archive_id}) or to this exact header; pick the "
+            "sidecar stored beside the archive",
+            archive_id=archive_id,
+        )
     data_key = _data_key(parsed, keyring)
     manifest_json = crypto.open_manifest(
         data_key=data_key,
@@ -184,4 +221,56 @@ def read_manifest_from_sidecar(sidecar: bytes, *, keyring: KeyRing) -> dict[str,
         header_sha256=parsed.header_sha256,
         archive_id=parsed.archive_id,
     )
-    return json.loads(manifest_json)
+    return parsed, data_key, manifest_json
+
+
+def usable_sidecar(
+    candidates: Sequence[bytes],
+    *,
+    keyring: KeyRing,
+    archive_id: str | None = None,
+    header_sha256: bytes | None = None,
+) -> UsableSidecar:
+    """Return the first candidate copy that ``open_sidecar`` accepts.
+
+    When none does, raise the most useful error: a key problem (fixed by
+    configuring a key) before damage (fixed by another copy or backup).
+    """
+    errors: list[BackupError] = []
+    for raw in candidates:
+        try:
+            parsed, data_key, manifest_json = open_sidecar(
+                raw,
+                keyring=keyring,
+                archive_id=archive_id,
+                header_sha256=header_sha256,
+            )
+        except BackupError as exc:
+            errors.append(exc)
+            continue
+        return UsableSidecar(
+            sidecar=parsed,
+            raw=bytes(raw),
+            data_key=data_key,
+            manifest_json=manifest_json,
+            problems=tuple(str(error) for error in errors),
+        )
+    if not errors:
+        raise ArchiveCorrupted(
+            "no copy of the sidecar is available; the archive can be read only "
+            "with the key named in its header",
+            archive_id=archive_id,
+        )
+    key_errors = [e for e in errors if isinstance(e, KeyUnavailable)]
+    raise (key_errors or errors)[0]
+
+
+def read_manifest_from_sidecar(
+    sidecar: bytes | Sequence[bytes], *, keyring: KeyRing
+) -> dict[str, Any]:
+    """Return the archive manifest decrypted from a sidecar alone.
+
+    ``sidecar`` is one copy, or every copy found (the first usable one wins).
+    """
+    candidates = [sidecar] if isinstance(sidecar, bytes | bytearray) else sidecar
+    return json.loads(usable_sidecar(candidates, keyring=keyring).manifest_json)

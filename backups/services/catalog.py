@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from backups.exceptions import BackupInProgress
 from backups.models import Backup
+from backups.services.sidecars import sidecar_names
 from backups.storage import object_store
 from talowa_admin import locks
 
@@ -121,7 +122,7 @@ def _remove_objects(backup: Backup) -> None:
     if not backup.object_key:
         return
     store = object_store(backup.storage)
-    for name in (backup.object_key, backup.sidecar_key):
+    for name in (backup.object_key, *sidecar_names(backup.object_key)):
         try:
             store.delete(name)
         except Exception:  # the failure being recorded matters more

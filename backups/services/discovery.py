@@ -8,6 +8,7 @@ and a catalog record can be rebuilt from it.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -15,11 +16,15 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from backups.archive import parse_sidecar, read_manifest_from_sidecar
+from backups.archive import usable_sidecar
 from backups.exceptions import BackupError
 from backups.keyring import KeyRing, load_keyring
 from backups.models import Backup
-from backups.services.keys import SIDECAR_SUFFIX
+from backups.services.sidecars import (
+    backup_id_of,
+    read_sidecars,
+    stored_object_keys,
+)
 from backups.storage import ObjectStore, object_store
 from talowa_admin.audit import record_audit_event
 
@@ -32,33 +37,27 @@ def stored_manifests(
     """Return the manifest of every archive in the storage, oldest first.
 
     Each manifest gains ``_stored`` with the object's key, size and SHA-256,
-    and ``_key_id``. Archives whose sidecar cannot be read are reported with
-    ``_error`` instead of a manifest.
+    and ``_key_id``. Both sidecar copies are listed and the first usable one
+    is read, so an archive is found while either copy is intact. Archives
+    whose sidecar copies are all unusable are reported with ``_error``
+    instead of a manifest.
     """
     store = store or object_store()
     keyring = keyring or load_keyring()
     found = []
-    for name in store.list("archives"):
-        if not name.endswith(SIDECAR_SUFFIX):
-            continue
-        raw = store.get(name)
+    for object_key in stored_object_keys(store):
         try:
-            sidecar = parse_sidecar(raw)
-            manifest = read_manifest_from_sidecar(raw, keyring=keyring)
+            chosen = usable_sidecar(read_sidecars(store, object_key), keyring=keyring)
         except BackupError as exc:
-            found.append(
-                {
-                    "backup_id": name.rsplit("/", 1)[-1][: -len(SIDECAR_SUFFIX)],
-                    "_error": str(exc),
-                }
-            )
+            found.append({"backup_id": backup_id_of(object_key), "_error": str(exc)})
             continue
+        manifest = json.loads(chosen.manifest_json)
         manifest["_stored"] = {
-            "object_key": name[: -len(".key")],
-            "bytes": sidecar.archive_bytes,
-            "sha256": sidecar.archive_sha256,
+            "object_key": object_key,
+            "bytes": chosen.sidecar.archive_bytes,
+            "sha256": chosen.sidecar.archive_sha256,
         }
-        manifest["_key_id"] = sidecar.key_id
+        manifest["_key_id"] = chosen.sidecar.key_id
         found.append(manifest)
     return sorted(found, key=lambda m: m.get("created_at", ""))
 

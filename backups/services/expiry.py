@@ -5,9 +5,9 @@ Invariants:
   kept backup keeps its whole chain (an incremental is useless without its
   full and the incrementals between), so no kept backup ever loses a parent.
 - Backups of a user under legal hold are never expired.
-- Expiring deletes the archive and sidecar and marks the record expired (the
-  record stays, for history and audit). ``dry_run`` reports the same plan and
-  changes nothing.
+- Expiring deletes the archive and both sidecar copies and marks the record
+  expired (the record stays, for history and audit). ``dry_run`` reports the
+  same plan and changes nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from backups.exceptions import BackupError
 from backups.models import Backup
+from backups.services.sidecars import delete_sidecars
 from backups.storage import object_store
 from retention.selectors import users_under_legal_hold
 from talowa_admin.audit import record_audit_event
@@ -165,7 +166,7 @@ def expire_backup(backup: Backup, *, actor: Any = None, reason: str = "") -> Non
     store = object_store(backup.storage)
     if backup.object_key:
         store.delete(backup.object_key)
-        store.delete(backup.sidecar_key)
+        delete_sidecars(store, backup.object_key)
     backup.status = Backup.Status.EXPIRED
     backup.finished_at = backup.finished_at or timezone.now()
     backup.save(update_fields=["status", "finished_at"])

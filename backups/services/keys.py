@@ -1,11 +1,17 @@
 """Key rotation: re-wrap every backup's data key with the primary key.
 
 Rotation never re-encrypts data: each archive's data key is unwrapped with
-the key that wrapped it and wrapped again with the primary key, and only the
-small sidecar object beside the archive is rewritten (atomically). The
-storage is the source of truth, so archives missing from the catalog are
-rotated too. A key may be retired from ``TALOWA_BACKUP_KEYS`` once
-``keys_in_use`` no longer names it.
+the key that wraps it and wrapped again with the primary key, and only the
+small sidecar objects are rewritten (each atomically, both copies of each,
+see ``backups/services/sidecars.py``). Rotation also repairs: a missing or
+damaged copy is rewritten from the intact one. The storage is the source of
+truth, so archives missing from the catalog are rotated too.
+
+A key may leave ``TALOWA_BACKUP_KEYS`` (``retirement_check``) only when no
+sidecar copy is wrapped by it and every backup has both sidecar copies
+intact without it: the archives written with that key (their header names
+it) are then readable only through their sidecars, and one lost copy must
+not lose them.
 """
 
 from __future__ import annotations
@@ -16,59 +22,78 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from backups.archive import parse_sidecar, rewrap_data_key
+from backups.archive import (
+    open_sidecar,
+    parse_sidecar,
+    read_archive_header,
+    rewrap_data_key,
+    usable_sidecar,
+)
 from backups.exceptions import BackupError
 from backups.keyring import KeyRing, generate_key_spec, load_keyring
 from backups.models import Backup
+from backups.services.sidecars import (
+    SidecarCopy,
+    backup_id_of,
+    read_sidecar_copies,
+    stored_archive_keys,
+    stored_object_keys,
+)
 from backups.storage import ObjectStore, object_store
 from talowa_admin.audit import record_audit_event
 
 logger = logging.getLogger(__name__)
 
-SIDECAR_SUFFIX = ".tbk.key"
-
-
-def _sidecars(store: ObjectStore) -> list[str]:
-    return [n for n in store.list("archives") if n.endswith(SIDECAR_SUFFIX)]
-
 
 def keys_in_use(*, store: ObjectStore | None = None) -> dict[str, list[str]]:
-    """Return, per key id, the backups whose data key it wraps."""
+    """Return, per key id, the backups with a sidecar copy wrapped by it."""
     store = store or object_store()
-    found: dict[str, list[str]] = defaultdict(list)
-    for name in _sidecars(store):
-        sidecar = parse_sidecar(store.get(name))
-        found[sidecar.key_id].append(sidecar.archive_id)
+    found: dict[str, set[str]] = defaultdict(set)
+    for object_key in stored_object_keys(store):
+        for copy in read_sidecar_copies(store, object_key):
+            try:
+                sidecar = parse_sidecar(copy.data) if copy.data else None
+            except BackupError:
+                continue  # damaged: rotation repairs it, retirement refuses
+            if sidecar is not None:
+                found[sidecar.key_id].add(sidecar.archive_id)
     return {key_id: sorted(ids) for key_id, ids in found.items()}
 
 
 def rotate_keys(
     *, actor: Any = None, dry_run: bool = False, keyring: KeyRing | None = None
 ) -> dict[str, Any]:
-    """Re-wrap every data key not yet wrapped by the primary key."""
+    """Wrap every data key with the primary key, in both sidecar copies."""
     keyring = keyring or load_keyring()
     store = object_store()
     primary = keyring.primary_id
-    rewrapped, unchanged, failed = [], [], {}
-    for name in _sidecars(store):
-        current = store.get(name)
-        sidecar = parse_sidecar(current)
-        if sidecar.key_id == primary:
-            unchanged.append(sidecar.archive_id)
-            continue
+    rewrapped, repaired, unchanged, failed = [], [], [], {}
+    for object_key in stored_object_keys(store):
+        copies = read_sidecar_copies(store, object_key)
         try:
-            updated = rewrap_data_key(current, keyring=keyring, new_key_id=primary)
+            chosen = usable_sidecar(
+                [c.data for c in copies if c.data is not None], keyring=keyring
+            )
+            rewrap = chosen.sidecar.key_id != primary
+            target = chosen.raw
+            if rewrap:
+                target = rewrap_data_key(target, keyring=keyring, new_key_id=primary)
         except BackupError as exc:
-            failed[sidecar.archive_id] = str(exc)
+            failed[backup_id_of(object_key)] = str(exc)
             continue
+        archive_id = chosen.sidecar.archive_id
+        stale = [copy.name for copy in copies if copy.data != target]
+        (rewrapped if rewrap else repaired if stale else unchanged).append(archive_id)
         if not dry_run:
-            store.put(name, updated)
-            Backup.objects.filter(pk=sidecar.archive_id).update(key_id=primary)
-        rewrapped.append(sidecar.archive_id)
+            for name in stale:
+                store.put(name, target)
+            if rewrap:
+                Backup.objects.filter(pk=archive_id).update(key_id=primary)
     result = {
         "primary": primary,
         "dry_run": dry_run,
         "rewrapped": rewrapped,
+        "repaired": repaired,
         "unchanged": len(unchanged),
         "failed": failed,
         "in_use": keys_in_use(store=store) if not dry_run else None,
@@ -80,10 +105,95 @@ def rotate_keys(
             details={
                 "primary": primary,
                 "rewrapped": len(rewrapped),
+                "repaired": len(repaired),
                 "failed": sorted(failed),
             },
         )
     return result
+
+
+def retirement_check(
+    key_id: str, *, keyring: KeyRing | None = None, store: ObjectStore | None = None
+) -> dict[str, Any]:
+    """Say whether ``key_id`` can leave the key ring without stranding a backup.
+
+    Reads every archive's header (to know which were written with the key)
+    and both sidecar copies of each. ``can_retire`` is true when no copy is
+    wrapped by the key and every copy opens with the remaining keys.
+    """
+    keyring = keyring or load_keyring()
+    store = store or object_store()
+    if key_id == keyring.primary_id:
+        return _verdict(key_id, primary=True)
+    remaining = KeyRing((k, keyring.get(k)) for k in keyring.ids if k != key_id)
+    still_wrapping, dependent, unpaired = [], [], {}
+    for object_key in stored_archive_keys(store):
+        try:
+            with store.open_read(object_key) as stream:
+                header = read_archive_header(stream)
+        except BackupError as exc:
+            unpaired[backup_id_of(object_key)] = f"its archive is unreadable ({exc})"
+            continue
+        if header.key_id == key_id:
+            dependent.append(header.archive_id)
+        problems = []
+        for copy in read_sidecar_copies(store, object_key):
+            problem = _copy_problem(copy, key_id, remaining, header)
+            if problem == "wrapped":
+                still_wrapping.append(header.archive_id)
+                break
+            if problem:
+                problems.append(f"{copy.name} {problem}")
+        else:
+            if problems:
+                unpaired[header.archive_id] = "; ".join(problems)
+    return _verdict(
+        key_id,
+        still_wrapping=still_wrapping,
+        dependent=dependent,
+        unpaired=unpaired,
+    )
+
+
+def _copy_problem(
+    copy: SidecarCopy, key_id: str, remaining: KeyRing, header: Any
+) -> str:
+    """Return what is wrong with one sidecar copy ("" when it is intact)."""
+    if copy.data is None:
+        return f"is {copy.problem}" if copy.problem == "missing" else copy.problem
+    try:
+        if parse_sidecar(copy.data).key_id == key_id:
+            return "wrapped"
+        open_sidecar(
+            copy.data,
+            keyring=remaining,
+            archive_id=header.archive_id,
+            header_sha256=header.sha256,
+        )
+    except BackupError as exc:
+        return f"is unusable ({exc})"
+    return ""
+
+
+def _verdict(
+    key_id: str,
+    *,
+    primary: bool = False,
+    still_wrapping: list[str] | None = None,
+    dependent: list[str] | None = None,
+    unpaired: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    still_wrapping, dependent = still_wrapping or [], dependent or []
+    unpaired = unpaired or {}
+    return {
+        "key_id": key_id,
+        "can_retire": not (primary or still_wrapping or unpaired),
+        "primary": primary,
+        "backups": sorted(still_wrapping),
+        "unpaired": dict(sorted(unpaired.items())),
+        "depending_on_sidecars": len(dependent),
+        "dependent_backups": sorted(dependent),
+    }
 
 
 def write_new_key_file(path: Path, *, key_id: str) -> None:

@@ -3,7 +3,7 @@
 Rows stream from the snapshot (COPY on PostgreSQL) through the archive writer
 (zstd, AES-256-GCM chunks) straight into the object store: nothing holds a
 table in memory. Section layout and manifest fields are specified in
-docs/archive-format.md ("Sections and manifest fields written by TALOWA
+docs/archive-format.md (section 13, "Sections and manifest of TALOWA
 backups").
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +27,7 @@ from backups.keyring import KeyRing
 from backups.models import Backup
 from backups.registry import ACCOUNTS, TOMBSTONES, TableSpec, tables_for
 from backups.services.catalog import heartbeat
+from backups.services.sidecars import write_sidecars
 from backups.storage import object_store
 from talowa_admin.audit import chain_head
 
@@ -37,7 +38,11 @@ logger = logging.getLogger(__name__)
 # reading and compressing instead of taking turns.
 COMPRESSION_THREADS = 2
 BLOB_READ_SIZE = 1024 * 1024
-MANIFEST_FORMAT = "talowa-backup/1"
+# Version of the manifest's keys (docs/archive-format.md section 13), apart
+# from the archive format's version in the header. Archives written before
+# this key existed carry ``"format": "talowa-backup/1"`` instead, which means
+# manifest version 1 too.
+MANIFEST_VERSION = 1
 
 
 @dataclass
@@ -76,7 +81,7 @@ def write_archive(
         }
         blobs = _write_blobs(writer, plan, snapshot)
         result = writer.finish(_manifest(plan, snapshot, tables, blobs))
-    store.put(backup.sidecar_key, result.sidecar)
+    write_sidecars(store, backup.object_key, result.sidecar)
     return result
 
 
@@ -204,7 +209,7 @@ def _manifest(
 ) -> dict[str, Any]:
     backup = plan.backup
     return {
-        "format": MANIFEST_FORMAT,
+        "manifest_version": MANIFEST_VERSION,
         "backup_id": backup.id,
         "kind": backup.kind,
         "scope": backup.scope,
@@ -216,11 +221,11 @@ def _manifest(
         "parent": backup.parent_id,
         "chain": plan.chain,
         "data_types": plan.data_types,
-        "since": plan.since.isoformat() if plan.since else None,
-        "watermark": snapshot.watermark.isoformat(),
+        "since": _timestamp(plan.since) if plan.since else None,
+        "watermark": _timestamp(snapshot.watermark),
         "source_engine": snapshot.engine,
         "schema": _schema_version(),
-        "created_at": backup.created_at.isoformat(),
+        "created_at": _timestamp(backup.created_at),
         "counts": counts_from_tables(tables, blobs),
         "tables": tables,
         "blobs": blobs,
@@ -232,6 +237,11 @@ def _manifest(
         # Anchors the audit trail outside its own table (talowa_admin.audit).
         "audit_head": chain_head(),
     }
+
+
+def _timestamp(moment: datetime) -> str:
+    """Return ``moment`` as the manifest writes times: UTC, microseconds always."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def counts_from_tables(tables: dict[str, Any], blobs: dict[str, Any]) -> dict[str, int]:

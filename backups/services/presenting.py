@@ -8,6 +8,7 @@ from backups.archive import read_manifest_from_sidecar
 from backups.exceptions import BackupError
 from backups.keyring import load_keyring
 from backups.models import Backup
+from backups.services.sidecars import read_sidecars
 from backups.storage import object_store
 
 
@@ -16,7 +17,7 @@ def stored_manifest(backup: Backup) -> tuple[dict[str, Any] | None, str]:
     if backup.status != Backup.Status.COMPLETED or not backup.object_key:
         return None, f"the backup is {backup.status}; it has no archive to read"
     try:
-        sidecar = object_store(backup.storage).get(backup.sidecar_key)
-        return read_manifest_from_sidecar(sidecar, keyring=load_keyring()), ""
+        sidecars = read_sidecars(object_store(backup.storage), backup.object_key)
+        return read_manifest_from_sidecar(sidecars, keyring=load_keyring()), ""
     except BackupError as exc:
         return None, str(exc)

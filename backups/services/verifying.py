@@ -25,6 +25,7 @@ from backups.archive.rows import count_rows, decode_fields
 from backups.exceptions import ArchiveCorrupted, BackupError
 from backups.keyring import KeyRing, load_keyring
 from backups.models import Backup
+from backups.services.sidecars import read_sidecars
 from backups.storage import ObjectStore, object_store
 from talowa_admin.audit import record_audit_event
 
@@ -50,12 +51,19 @@ class HashingReader:
 def open_archive(
     store: ObjectStore, object_key: str, *, keyring: KeyRing
 ) -> Iterator[tuple[ArchiveReader, HashingReader]]:
-    """Open an archive with its sidecar (when present) for streaming reads."""
-    sidecar_key = f"{object_key}.key"
-    sidecar = store.get(sidecar_key) if store.exists(sidecar_key) else None
+    """Open an archive with its sidecar for streaming reads.
+
+    Both sidecar copies are offered, the one beside the archive first; the
+    first usable one is used. With no copy left the header's key is used.
+    """
+    sidecars = read_sidecars(store, object_key) or None
     with store.open_read(object_key) as stream:
         counted = HashingReader(stream)
-        with ArchiveReader(counted, keyring=keyring, sidecar=sidecar) as reader:
+        with ArchiveReader(counted, keyring=keyring, sidecar=sidecars) as reader:
+            for problem in reader.sidecar_problems:
+                logger.warning(
+                    "%s: a sidecar copy was skipped: %s", object_key, problem
+                )
             yield reader, counted
 
 

@@ -1,8 +1,9 @@
 """Independent decoder of TALOWA backup archives, written from docs/archive-format.md.
 
-It deliberately imports nothing from ``backups``: it is the proof that the
-format page is complete. It favours plainness over speed and memory (it
-decodes a whole archive held in memory).
+It deliberately imports nothing from ``backups`` (nor from the rest of the
+project): it is the proof that the format page is complete. Each function
+names the section of the page it follows. It favours plainness over speed
+and memory (it decodes a whole archive held in memory).
 """
 
 from __future__ import annotations
@@ -12,12 +13,20 @@ import hashlib
 import hmac
 import io
 import json
+import math
+import re
 import struct
-from dataclasses import dataclass
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import xxhash
 import zstandard
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
@@ -181,25 +190,52 @@ def _load_sidecar(sidecar_bytes: bytes) -> dict[str, Any]:
     return sidecar
 
 
+def _choose_sidecar(
+    copies: Sequence[bytes], *, header: dict[str, Any], h: bytes, keys: dict[str, bytes]
+) -> tuple[dict[str, Any], bytes, dict[str, Any]]:
+    """Return the first usable sidecar copy, its data key and manifest (8.1, 10)."""
+    reasons = []
+    for copy in copies:
+        try:
+            side = _load_sidecar(copy)
+            _require(side["archive_id"] == header["archive_id"], "sidecar archive id")
+            _require(bytes.fromhex(side["header_sha256"]) == h, "sidecar header hash")
+            data_key = _unwrap(fields=side, archive_id=header["archive_id"], keys=keys)
+            return side, data_key, _open_sidecar_manifest(side, data_key)
+        except (DecodeError, ValueError, KeyError, TypeError) as exc:
+            reasons.append(f"{type(exc).__name__}: {exc}")
+        except InvalidTag:
+            reasons.append("authentication failed")
+    missing_key = [r for r in reasons if "not configured" in r]
+    raise DecodeError((missing_key or reasons)[0])
+
+
 def decode_archive(
-    blob: bytes, *, keys: dict[str, bytes], sidecar: bytes | None = None
+    blob: bytes,
+    *,
+    keys: dict[str, bytes],
+    sidecar: bytes | Sequence[bytes] | None = None,
 ) -> DecodedArchive:
-    """Decode a whole archive following section 10 of the format page."""
+    """Decode a whole archive following section 10 of the format page.
+
+    ``sidecar`` is one sidecar copy or the list of copies found (first copy
+    first); without one the header's key fields are used.
+    """
     header, h, offset = _parse_header(blob)
-    fields = header
-    side = None
-    if sidecar is not None:
-        side = _load_sidecar(sidecar)
-        _require(side["archive_id"] == header["archive_id"], "sidecar archive id")
-        _require(bytes.fromhex(side["header_sha256"]) == h, "sidecar header hash")
-        fields = side
-    data_key = _unwrap(fields=fields, archive_id=header["archive_id"], keys=keys)
+    copies = [sidecar] if isinstance(sidecar, bytes) else list(sidecar or [])
+    side_manifest = None
+    if copies:
+        _side, data_key, side_manifest = _choose_sidecar(
+            copies, header=header, h=h, keys=keys
+        )
+    else:
+        data_key = _unwrap(fields=header, archive_id=header["archive_id"], keys=keys)
     compressed, chunks = _open_chunks(
         blob, offset=offset, size=header["chunk_size"], key=data_key, h=h
     )
     sections, manifest, _ = _read_records(_decompress(compressed), header["archive_id"])
-    if side is not None:
-        _require(_open_sidecar_manifest(side, data_key) == manifest, "sidecar manifest")
+    if side_manifest is not None:
+        _require(side_manifest == manifest, "sidecar manifest")
     return DecodedArchive(header, h, sections, manifest, chunks)
 
 
@@ -252,7 +288,154 @@ def decode_copy_text(data: bytes) -> list[list[str | None]]:
     rows = []
     for line in data.split(b"\n")[:-1]:
         row: list[str | None] = []
-        for field in line.split(b"\t"):
-            row.append(None if field == b"\\N" else _unescape(field).decode("utf-8"))
+        for raw in line.split(b"\t"):
+            row.append(None if raw == b"\\N" else _unescape(raw).decode("utf-8"))
         rows.append(row)
     return rows
+
+
+# --- Values (section 9) -------------------------------------------------------
+
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?"
+    r"(Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)?"
+)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Return an aware UTC datetime from a timestamp field (section 9)."""
+    match = _TIMESTAMP.fullmatch(text)
+    _require(match is not None, f"timestamp {text!r}")
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    micro = int((fraction or "0").ljust(6, "0"))
+    zone = UTC
+    if offset and offset != "Z":
+        sign = -1 if offset[0] == "-" else 1
+        digits = offset[1:].replace(":", "")
+        parts = [int(digits[i : i + 2]) for i in range(0, len(digits), 2)]
+        hours, minutes, seconds = (parts + [0, 0])[:3]
+        zone = timezone(sign * timedelta(hours=hours, minutes=minutes, seconds=seconds))
+    moment = datetime(
+        int(year),
+        int(month),
+        int(day),
+        int(hour),
+        int(minute),
+        int(second),
+        micro,
+        zone,
+    )
+    return moment.astimezone(UTC)
+
+
+def _parse_float(text: str) -> float:
+    special = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+    return special[text] if text in special else float(text)
+
+
+def _parse_bytes(text: str) -> bytes:
+    _require(text.startswith("\\x"), "bytea value")
+    return bytes.fromhex(text[2:])
+
+
+_BOOLEANS = {"t": True, "true": True, "f": False, "false": False}
+
+VALUE_PARSERS = {
+    "int": int,
+    "text": str,
+    "bool": lambda text: _BOOLEANS[text],
+    "timestamp": parse_timestamp,
+    "json": json.loads,
+    "float": _parse_float,
+    "decimal": Decimal,
+    "date": date.fromisoformat,
+    "uuid": uuid.UUID,
+    "bytes": _parse_bytes,
+}
+
+
+def parse_value(text: str | None, kind: str) -> Any:
+    """Return the value of one field of the given kind (section 9)."""
+    if text is None:
+        return None
+    _require(kind in VALUE_PARSERS, f"unknown kind {kind!r}")
+    return VALUE_PARSERS[kind](text)
+
+
+def table_rows(section: DecodedSection) -> list[dict[str, Any]]:
+    """Return a table section's rows as dicts of typed values (sections 9, 13.1)."""
+    _require(section.name.startswith("table:"), f"{section.name} is not a table")
+    _require(section.meta["encoding"] == "copy-text", "encoding")
+    columns, kinds = section.meta["columns"], section.meta["kinds"]
+    rows = []
+    for fields in decode_copy_text(section.data):
+        _require(len(fields) == len(columns), f"row width in {section.name}")
+        rows.append(
+            {
+                column: parse_value(text, kind)
+                for column, kind, text in zip(columns, kinds, fields, strict=True)
+            }
+        )
+    _require(len(rows) == section.end["rows"], f"row count of {section.name}")
+    return rows
+
+
+# --- Storage layout and chains (sections 8.1, 13) -------------------------------
+
+
+def sidecar_copy_names(archive_name: str) -> list[str]:
+    """Return the names of an archive's sidecar copies, first copy first (8.1)."""
+    return [archive_name + ".key", "sidecar-copies/" + archive_name + ".key"]
+
+
+def read_from_storage(
+    root: Path, archive_id: str, *, keys: dict[str, bytes]
+) -> DecodedArchive:
+    """Decode ``archives/<id>.tbk`` of a file storage with its sidecar copies."""
+    name = f"archives/{archive_id}.tbk"
+    copies = [
+        (root / copy).read_bytes()
+        for copy in sidecar_copy_names(name)
+        if (root / copy).is_file()
+    ]
+    return decode_archive((root / name).read_bytes(), keys=keys, sidecar=copies)
+
+
+@dataclass
+class Reconstructed:
+    """The data of a backup: rows per table label and id, media bytes by SHA-256."""
+
+    tables: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+
+def reconstruct(archives: Sequence[DecodedArchive]) -> Reconstructed:
+    """Apply a chain, full archive first, as section 13.3 describes."""
+    state = Reconstructed()
+    for position, archive in enumerate(archives):
+        manifest = archive.manifest
+        _require((manifest["kind"] == "full") == (position == 0), "chain order")
+        if position:
+            expected = [a.manifest["backup_id"] for a in archives[:position]]
+            _require(manifest["chain"] == expected, "chain ids")
+        carried: dict[str, set[int]] = {}
+        tombstones: list[dict[str, Any]] = []
+        for section in archive.sections:
+            if section.name == "table:messaging.tombstone":
+                tombstones = table_rows(section)
+            elif section.name.startswith("table:"):
+                label = section.name[len("table:") :]
+                rows = state.tables.setdefault(label, {})
+                for row in table_rows(section):
+                    rows[row["id"]] = row
+                    carried.setdefault(label, set()).add(row["id"])
+            elif section.name.startswith("blob:"):
+                sha256 = section.name[len("blob:") :]
+                _require(section.meta["sha256"] == sha256, "blob meta")
+                if hashlib.sha256(section.data).hexdigest() == sha256:
+                    state.blobs[sha256] = section.data
+        for tombstone in tombstones:
+            label, row_id = tombstone["model"], tombstone["object_id"]
+            if row_id not in carried.get(label, set()):
+                state.tables.get(label, {}).pop(row_id, None)
+    return state

@@ -121,7 +121,9 @@ def write_archive(
     return Written(out.getvalue(), result, sections)
 
 
-def read_archive(blob: bytes, *, keyring: KeyRing, sidecar: bytes | None = None):
+def read_archive(
+    blob: bytes, *, keyring: KeyRing, sidecar: bytes | list[bytes] | None = None
+):
     """Read every section of ``blob``; return sections and manifest."""
     reader = ArchiveReader(ForwardOnly(blob), keyring=keyring, sidecar=sidecar)
     found = []
@@ -526,3 +528,41 @@ def test_data_key_is_fresh_per_archive():
     one = write_archive([("a", {}, b"same", None)], archive_id="backup_same")
     two = write_archive([("a", {}, b"same", None)], archive_id="backup_same")
     assert one.blob != two.blob
+
+
+def test_reader_uses_the_first_usable_sidecar_copy(small: Written):
+    both = KeyRing([("k2", KEK2), ("k1", KEK1)])
+    rotated = rewrap_data_key(small.result.sidecar, keyring=both)
+    only_new = KeyRing([("k2", KEK2)])
+    other = write_archive([("one", {}, b"data", None)], archive_id="backup_other")
+    fields = json.loads(rotated)
+    sealed = bytearray(base64.b64decode(fields["manifest"]))
+    sealed[-1] ^= 0x01
+    fields["manifest"] = base64.b64encode(bytes(sealed)).decode()
+    bad_manifest = json.dumps(fields).encode()
+    for first in (b"{not json", other.result.sidecar, bad_manifest):
+        copies = [first, rotated]
+        reader = ArchiveReader(
+            ForwardOnly(small.blob), keyring=only_new, sidecar=copies
+        )
+        assert reader.key_id == "k2" and len(reader.sidecar_problems) == 1
+        assert reader.verify() == small.result.manifest
+        decoded = reference_decoder.decode_archive(
+            small.blob, keys={"k2": KEK2}, sidecar=copies
+        )
+        assert decoded.manifest == small.result.manifest
+    assert read_manifest_from_sidecar([b"", rotated], keyring=only_new) == (
+        small.result.manifest
+    )
+
+
+def test_with_no_usable_copy_a_missing_key_is_reported_before_damage(
+    small: Written, keyring: KeyRing
+):
+    only_new = KeyRing([("k2", KEK2)])  # the sidecar is wrapped by k1
+    with pytest.raises(KeyUnavailable, match="'k1'"):
+        read_archive(
+            small.blob, keyring=only_new, sidecar=[b"{not json", small.result.sidecar]
+        )
+    with pytest.raises(ArchiveCorrupted, match="sidecar is unusable"):
+        read_archive(small.blob, keyring=keyring, sidecar=[b"{not json", b"{}"])

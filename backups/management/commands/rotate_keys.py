@@ -6,8 +6,8 @@ from django.core.management.base import CommandError
 
 from backups.exceptions import BackupError
 from backups.keyring import KEY_ID_PATTERN
-from backups.services import keys_in_use, rotate_keys
-from backups.services.keys import write_new_key_file
+from backups.services import rotate_keys
+from backups.services.keys import retirement_check, write_new_key_file
 from talowa_admin.cli import TalowaCommand
 
 
@@ -37,7 +37,10 @@ class Command(TalowaCommand):
         parser.add_argument(
             "--retire",
             metavar="KEY_ID",
-            help="Check whether KEY_ID can leave TALOWA_BACKUP_KEYS.",
+            help=(
+                "Check whether KEY_ID can leave TALOWA_BACKUP_KEYS: no sidecar "
+                "is wrapped by it and both copies of every sidecar are intact."
+            ),
         )
 
     def handle(self, *args, **options):
@@ -51,12 +54,14 @@ class Command(TalowaCommand):
             )
         except BackupError as exc:
             raise CommandError(str(exc)) from exc
-        verb = "would re-wrap" if options["dry_run"] else "re-wrapped"
+        dry = options["dry_run"]
         self.emit(
             result,
-            f"Primary key {result['primary']}: {verb} "
-            f"{len(result['rewrapped'])} backup(s), {result['unchanged']} "
-            "already used it.",
+            f"Primary key {result['primary']}: "
+            f"{'would re-wrap' if dry else 're-wrapped'} "
+            f"{len(result['rewrapped'])} backup(s), "
+            f"{'would repair' if dry else 'repaired'} the sidecar copies of "
+            f"{len(result['repaired'])}, {result['unchanged']} already used it.",
         )
         if result["failed"]:
             raise CommandError(
@@ -83,13 +88,45 @@ class Command(TalowaCommand):
         )
 
     def _retire(self, key_id: str) -> None:
-        needing = keys_in_use().get(key_id, [])
-        payload = {"key_id": key_id, "can_retire": not needing, "backups": needing}
-        if needing:
-            self.emit(payload)
+        verdict = retirement_check(key_id)
+        self.emit(verdict, *self._retire_lines(verdict))
+        if verdict["primary"]:
+            raise CommandError(
+                f"key {key_id} is the primary key; put the new key first in "
+                "TALOWA_BACKUP_KEYS and run rotate_keys before retiring it"
+            )
+        if verdict["backups"]:
+            needing = verdict["backups"]
             raise CommandError(
                 f"key {key_id} still wraps {len(needing)} backup(s) "
-                f"({', '.join(needing[:5])}{'…' if len(needing) > 5 else ''}); "
-                "run rotate_keys first"
+                f"({_first(needing)}); run rotate_keys first"
             )
-        self.emit(payload, f"No backup needs key {key_id}: it can be retired.")
+        if verdict["unpaired"]:
+            unpaired = verdict["unpaired"]
+            raise CommandError(
+                f"key {key_id} cannot be retired: {len(unpaired)} backup(s) lack "
+                "an intact pair of sidecar copies ("
+                + "; ".join(f"{k}: {v}" for k, v in list(unpaired.items())[:3])
+                + ("; …" if len(unpaired) > 3 else "")
+                + f"); run rotate_keys while {key_id} is still configured (it "
+                "rewrites a missing or damaged copy from the intact one), then "
+                "retire again; a backup with no intact copy left is readable "
+                "only with the key its header names, so keep that key"
+            )
+
+    @staticmethod
+    def _retire_lines(verdict: dict) -> list[str]:
+        if not verdict["can_retire"]:
+            return []
+        key_id, count = verdict["key_id"], verdict["depending_on_sidecars"]
+        return [
+            f"No backup needs key {key_id}: it can be retired.",
+            f"{count} backup(s) were written with key {key_id} and will be "
+            "readable only through their sidecars; both copies of every "
+            "sidecar are intact. Keep archives/ and sidecar-copies/ of the "
+            "backup storage together.",
+        ]
+
+
+def _first(ids: list[str]) -> str:
+    return ", ".join(ids[:5]) + ("…" if len(ids) > 5 else "")
