@@ -114,18 +114,22 @@ def _switch_delete_triggers(*, on: bool) -> None:
 
 
 def advance_sequences(
-    specs: Iterable[TableSpec], *, floors: dict[str, int] | None = None
+    specs: Iterable[TableSpec],
+    *,
+    floors: dict[str, int] | None = None,
+    db: Any = connection,
 ) -> None:
     """Move id sequences past the restored rows, never backwards.
 
     Ids are never reused, even after a restore brings back an older, smaller
     state: a tombstone or an export naming an id always means the same row.
     ``floors`` are the last values of sequences the restore replaced.
-    SQLite's AUTOINCREMENT already keeps the highest id ever used.
+    SQLite's AUTOINCREMENT already keeps the highest id ever used. ``db`` is
+    the database restored into (a restore drill's scratch copy, for example).
     """
-    if connection.vendor != "postgresql":
+    if db.vendor != "postgresql":
         return
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         for spec in specs:
             cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [spec.table])
             sequence = cursor.fetchone()[0]
@@ -137,15 +141,15 @@ def advance_sequences(
             )
 
 
-def check_foreign_keys() -> None:
-    """Raise ``RestoreConflict`` naming the first broken reference."""
+def check_foreign_keys(db: Any = connection) -> None:
+    """Raise ``RestoreConflict`` naming the first broken reference in ``db``."""
     try:
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
+        if db.vendor == "postgresql":
+            with db.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         else:
-            connection.check_constraints()
+            db.check_constraints()
     except Exception as exc:  # the engine's IntegrityError, worded its way
         raise RestoreConflict(
             f"the restored rows would break a reference between tables ({exc}); "

@@ -101,8 +101,8 @@ class Applier:
         if self.staging is not None:
             self.staging.finish()
         else:
-            check_foreign_keys()
-            advance_sequences(self.plan.specs)
+            check_foreign_keys(self.rows.db)
+            advance_sequences(self.plan.specs, db=self.rows.db)
         return self.rows.tallies
 
     def _clear(self) -> None:
