@@ -136,14 +136,10 @@ def restore_from_backup(
             pre = None
             if create_pre_restore_backup and not dry_run:
                 pre = take_pre_restore_backup(target, actor=actor)
-            result = apply_chain(
-                target,
-                dry_run=dry_run,
-                pre_restore_backup=pre.id if pre else None,
-                on_applied=on_applied,
-            )
+            result = apply_chain(target, dry_run=dry_run, on_applied=on_applied)
     except locks.LockHeld as exc:
         raise RestoreRefused(f"{exc}; try again when it has finished") from exc
+    result["pre_restore_backup"] = pre.id if pre else None
     record_audit_event(
         actor=actor,
         action="restore.dry_run" if dry_run else "restore.run",
@@ -196,10 +192,13 @@ def apply_chain(
     target: RestoreTarget,
     *,
     dry_run: bool,
-    pre_restore_backup: str | None = None,
     on_applied: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Apply the chain in one transaction; roll it back for a dry run."""
+    """Apply the chain in one transaction; roll it back for a dry run.
+
+    Unless a dry run, that transaction also closes the chains the restore
+    replaced and runs ``on_applied(result)``.
+    """
     plan = ApplyPlan(
         chain=target.chain,
         specs=tables_for(target.data_types),
@@ -209,12 +208,8 @@ def apply_chain(
     applier = Applier(plan=plan, keyring=load_keyring())
 
     def settle(tallies: dict, changes: dict | None) -> dict[str, Any]:
-        """Describe the restore and, unless a dry run, end the chains it replaced.
-
-        Runs inside the transaction that applies the chain.
-        """
+        """Describe the restore; end the chains it replaced (in its transaction)."""
         result = _describe(target, applier, tallies, changes, dry_run=dry_run)
-        result["pre_restore_backup"] = pre_restore_backup
         if not dry_run:
             result["closed_chains"] = close_chains(
                 owner_id=plan.user_id, reason=f"restore of {target.backup.id}"
