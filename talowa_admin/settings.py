@@ -214,6 +214,16 @@ TALOWA_EXPORT_DAILY_LIMIT = ENV.int(
 )
 
 # --- Workers (django-q2) ---------------------------------------------------
+# A job (backup, restore, export) whose worker runs on another host and has
+# not renewed its heartbeat for this many seconds is failed as "worker died"
+# (talowa_admin.liveness; on the same host the process table decides).
+TALOWA_WORKER_HEARTBEAT_LIMIT = ENV.int(
+    "TALOWA_WORKER_HEARTBEAT_LIMIT",
+    600,
+    minimum=120,
+    maximum=86400,
+    check_id="talowa.E020",
+)
 REDIS_URL = ENV.str("REDIS_URL")
 Q_CLUSTER = {
     "name": "talowa",

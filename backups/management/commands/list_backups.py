@@ -6,7 +6,8 @@ from django.template.defaultfilters import filesizeformat
 from backups.exceptions import BackupError
 from backups.management.commands._options import find_user
 from backups.models import Backup
-from backups.selectors import describe_backup, get_backup_history
+from backups.selectors import describe_backup
+from backups.services import get_backup_history
 from backups.services.discovery import rebuild_catalog, stored_manifests
 from talowa_admin.cli import TalowaCommand
 
