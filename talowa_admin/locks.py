@@ -16,6 +16,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from talowa_admin.errors import OperatorError
 from talowa_admin.models import OperationLock
 
 RESTORE_LOCK = "restore"
@@ -23,7 +24,7 @@ STALE_AFTER = timedelta(minutes=30)
 HOST = socket.gethostname()
 
 
-class LockHeld(Exception):
+class LockHeld(OperatorError):
     """Another live operation holds the lock."""
 
 
