@@ -5,7 +5,7 @@ else there. A failure is a non-zero exit and a one-line reason on stderr,
 never a traceback, whatever its source:
 
 - a bad argument: argparse's message alone (no usage block), exit 2; the
-  argument types below (``non_negative_int``, ``output_path``...) say what
+  argument types below (``non_negative_int``, ``output_path``) say what
   a value must be;
 - ``CommandError``: Django prints its reason, exit 1;
 - an ``OperatorError`` (every app's exception tree) or an ``OSError`` (a file
@@ -128,11 +128,6 @@ def describe_os_error(exc: OSError) -> str:
 def non_negative_int(text: str) -> int:
     """A whole number, 0 or more."""
     return _bounded_int(text, minimum=0, rule="a whole number, 0 or more")
-
-
-def positive_int(text: str) -> int:
-    """A whole number, 1 or more."""
-    return _bounded_int(text, minimum=1, rule="a whole number, 1 or more")
 
 
 def _bounded_int(text: str, *, minimum: int, rule: str) -> int:

@@ -235,3 +235,39 @@ def test_a_bad_input_is_refused_in_one_line_and_changes_nothing(instance, args, 
     assert reason in lines[0]
     assert result.stdout == ""
     assert instance.state() == before
+
+
+# A bug, not a bad input: list_backups' selector raises what no one expected.
+BROKEN_LIST = """
+import sys
+import django
+django.setup()
+import backups.selectors
+def broken(**kwargs):
+    raise ValueError("a bug in the selector")
+backups.selectors.get_backup_history = broken
+from django.core.management import execute_from_command_line
+execute_from_command_line(["manage.py", "list_backups", *sys.argv[1:]])
+"""
+
+
+def test_a_bug_is_one_line_and_traceback_shows_it(instance):
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", BROKEN_LIST, *args],
+            cwd=ROOT,
+            env=instance.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    plain = run()
+    assert plain.returncode == 1
+    lines = plain.stderr.strip().splitlines()
+    assert len(lines) == 1, plain.stderr
+    assert "ValueError: a bug in the selector" in lines[0]
+    assert "--traceback" in lines[0]
+    detailed = run("--traceback")
+    assert detailed.returncode != 0
+    assert "Traceback (most recent call last)" in detailed.stderr
