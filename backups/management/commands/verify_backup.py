@@ -6,6 +6,7 @@ from backups.exceptions import BackupError
 from backups.models import Backup
 from backups.selectors import get_backup
 from backups.services import verify_backup
+from backups.services.verifying import VerifyResult
 from talowa_admin.cli import TalowaCommand
 
 
@@ -59,7 +60,7 @@ class Command(TalowaCommand):
             raise CommandError("; ".join(problems))
 
 
-def _outcome(result) -> str:
+def _outcome(result: VerifyResult) -> str:
     if result.ok:
         return "OK"
     return result.error if not result.checked else f"FAILED: {result.error}"
