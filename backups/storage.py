@@ -24,6 +24,7 @@ from django.core.files.storage import FileSystemStorage, storages
 from backups.exceptions import ObjectMissing, StorageUnavailable
 
 PART_SIZE = 8 * 1024 * 1024
+PARTIAL_MARKER = ".partial-"
 # S3 error codes that mean "these credentials may not do this" (a HEAD
 # request's answer has no body, hence the bare status).
 ACCESS_DENIED = {
@@ -35,7 +36,6 @@ ACCESS_DENIED = {
     "ExpiredToken",
     "InvalidToken",
 }
-PARTIAL_MARKER = ".partial-"
 
 
 class ObjectWriter(Protocol):
