@@ -15,12 +15,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from talowa_admin import liveness
+from talowa_admin.errors import OperatorError
 from talowa_admin.models import OperationLock
 
 RESTORE_LOCK = "restore"
 
 
-class LockHeld(Exception):
+class LockHeld(OperatorError):
     """Another live operation holds the lock."""
 
 

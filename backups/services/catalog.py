@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from backups.exceptions import BackupInProgress
+from backups.exceptions import BackupError, BackupInProgress
 from backups.models import Backup
 from backups.selectors import get_backup_history as _history
 from backups.services.sidecars import sidecar_names
@@ -97,13 +97,18 @@ def complete_backup(backup: Backup, **fields) -> None:
 
 def fail_backup(backup: Backup, reason: str) -> None:
     """Mark ``backup`` failed with ``reason`` and remove any object it wrote."""
-    _remove_objects(backup)
+    left = _remove_objects(backup)
     backup.status = Backup.Status.FAILED
     backup.error = reason[:2000]
     backup.finished_at = timezone.now()
     backup.lock_key = None
     backup.save(update_fields=["status", "error", "finished_at", "lock_key"])
-    logger.warning("backup %s failed: %s", backup.id, reason)
+    logger.warning(
+        "backup %s failed: %s%s",
+        backup.id,
+        reason,
+        f" (and {', '.join(left)} could not be removed)" if left else "",
+    )
 
 
 def mark_stale_backups(*, lock_key: str | None = None) -> list[str]:
@@ -121,15 +126,26 @@ def mark_stale_backups(*, lock_key: str | None = None) -> list[str]:
     return [backup.id for backup in stale]
 
 
-def _remove_objects(backup: Backup) -> None:
+def _remove_objects(backup: Backup) -> list[str]:
+    """Delete the backup's objects; return those that could not be removed.
+
+    The failure being recorded matters more: a storage that refuses the
+    write usually refuses the clean-up too, for the same reason, which the
+    failure's one log line already gives.
+    """
     if not backup.object_key:
-        return
+        return []
     store = object_store(backup.storage)
+    left = []
     for name in (backup.object_key, *sidecar_names(backup.object_key)):
         try:
             store.delete(name)
-        except Exception:  # the failure being recorded matters more
+        except BackupError:
+            left.append(name)
+        except Exception:  # a bug; still record the backup's failure
             logger.exception("could not remove %s of backup %s", name, backup.id)
+            left.append(name)
+    return left
 
 
 def close_chains(*, owner_id: int | None, reason: str) -> list[str]:

@@ -9,7 +9,7 @@ from backups.models import Backup
 from backups.selectors import describe_backup
 from backups.services import get_backup_history
 from backups.services.discovery import rebuild_catalog, stored_manifests
-from talowa_admin.cli import TalowaCommand
+from talowa_admin.cli import TalowaCommand, non_negative_int
 
 
 class Command(TalowaCommand):
@@ -19,7 +19,7 @@ class Command(TalowaCommand):
         parser.add_argument("--user", help="Only this user's backups.")
         parser.add_argument(
             "--limit",
-            type=int,
+            type=non_negative_int,
             default=50,
             help="At most this many (0: all). Default 50.",
         )
