@@ -9,11 +9,19 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "talowa_admin.settings")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    if _may_set_up_first(sys.argv):
-        _set_up_django()
-    execute_from_command_line(sys.argv)
+    try:
+        if _may_set_up_first(sys.argv):
+            _set_up_django()
+        execute_from_command_line(sys.argv)
+    except ImproperlyConfigured as exc:
+        # Settings refuse to start (production without its secrets, say): the
+        # reason is the message, a traceback through Django's start adds nothing.
+        if "--traceback" in sys.argv:
+            raise
+        sys.exit(f"Configuration error: {' '.join(str(exc).split())}")
 
 
 def _set_up_django() -> None:

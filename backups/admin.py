@@ -23,6 +23,8 @@ from backups.exceptions import BackupError
 from backups.models import Backup, BackupSchedule, ExportJob
 from backups.selectors import chain_of
 from backups.services import expire_backup
+from backups.services.catalog import mark_stale_backups
+from backups.services.exporting import mark_stale_exports
 from backups.services.presenting import stored_manifest
 from talowa_admin import queue
 from talowa_admin.admin import ReadOnlyAdmin
@@ -145,6 +147,7 @@ class BackupAdmin(ReadOnlyAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
+        mark_stale_backups()
         extra = {
             "can_back_up": self.has_run_permission(request),
             "running": Backup.objects.filter(
@@ -299,6 +302,14 @@ class ExportJobAdmin(ReadOnlyAdmin):
     list_filter = ("status", "format", "created_at")
     search_fields = ("user__username",)
     list_select_related = ("user", "requested_by")
+
+    def changelist_view(self, request, extra_context=None):
+        mark_stale_exports()
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        mark_stale_exports()
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Size", ordering="size_bytes")
     def export_size(self, obj: ExportJob) -> str:

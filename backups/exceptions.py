@@ -6,8 +6,10 @@ never contain key material: a key is named by its id only.
 
 from __future__ import annotations
 
+from talowa_admin.errors import OperatorError
 
-class BackupError(Exception):
+
+class BackupError(OperatorError):
     """Base class of every error the backup app reports to an operator."""
 
 
@@ -38,7 +40,15 @@ class KeyUnavailable(BackupError):
 
 
 class StorageUnavailable(BackupError):
-    """The backup storage could not be reached or refused an operation."""
+    """The backup storage could not be reached or refused an operation.
+
+    Says nothing about the objects themselves: a backup that cannot be read
+    for this reason is not known to be damaged (see ``ObjectMissing``).
+    """
+
+
+class ObjectMissing(StorageUnavailable):
+    """The backup storage answered, and the object is not there."""
 
 
 class QuotaExceeded(BackupError):

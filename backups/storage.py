@@ -21,10 +21,21 @@ from typing import BinaryIO, Protocol
 
 from django.core.files.storage import FileSystemStorage, storages
 
-from backups.exceptions import StorageUnavailable
+from backups.exceptions import ObjectMissing, StorageUnavailable
 
 PART_SIZE = 8 * 1024 * 1024
 PARTIAL_MARKER = ".partial-"
+# S3 error codes that mean "these credentials may not do this" (a HEAD
+# request's answer has no body, hence the bare status).
+ACCESS_DENIED = {
+    "403",
+    "AccessDenied",
+    "AllAccessDisabled",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+}
 
 
 class ObjectWriter(Protocol):
@@ -113,7 +124,9 @@ class FileObjectStore:
         try:
             handle = open(self._path(name), "rb")  # noqa: SIM115 (closed below)
         except FileNotFoundError as exc:
-            raise StorageUnavailable(f"{name} is not in the backup storage") from exc
+            raise ObjectMissing(f"{name} is not in the backup storage") from exc
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot read {name}: {exc.strerror}") from exc
         with handle:
             yield handle
 
@@ -207,7 +220,8 @@ class S3ObjectStore:
             return handle.read()
 
     def exists(self, name: str) -> bool:
-        return self.storage.exists(name)
+        with _s3_errors(name):
+            return self.storage.exists(name)
 
     def size(self, name: str) -> int:
         with _s3_errors(name):
@@ -309,7 +323,12 @@ def _s3_errors(name: str) -> Iterator[None]:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")
         if code in {"NoSuchKey", "404"}:
-            raise StorageUnavailable(f"{name} is not in the backup storage") from exc
+            raise ObjectMissing(f"{name} is not in the backup storage") from exc
+        if code in ACCESS_DENIED:
+            raise StorageUnavailable(
+                f"the backup storage refused access to {name} ({code}); check "
+                "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the bucket's policy"
+            ) from exc
         raise StorageUnavailable(f"the backup storage refused {name}: {code}") from exc
     except BotoCoreError as exc:
         raise StorageUnavailable(

@@ -29,7 +29,8 @@ def export_task_finished(task: Any) -> None:
 
     The service marks its own failures; this covers a task that never reached
     it (an import error, say). A worker killed outright calls no hook: the
-    job's lease runs out and ``cleanup_expired_exports`` fails it.
+    next listing of the job, or ``cleanup_expired_exports``, finds its worker
+    dead and fails it.
     """
     if task.success or not task.args:
         return

@@ -32,7 +32,7 @@ from backups.admin import backup_or_404
 from recovery.exceptions import RecoveryError
 from recovery.forms import RestoreOptionsForm
 from recovery.models import RecoveryPlan, RecoveryRun
-from recovery.services.plans import start_recovery_run
+from recovery.services.plans import mark_dead_runs, start_recovery_run
 from recovery.services.restoring import resolve_target
 from talowa_admin import locks, queue
 from talowa_admin.admin import ReadOnlyAdmin
@@ -82,7 +82,12 @@ class RecoveryRunAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
+    def changelist_view(self, request, extra_context=None):
+        mark_dead_runs()
+        return super().changelist_view(request, extra_context)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        mark_dead_runs()
         run = self.get_object(request, unquote(object_id))
         extra = {}
         if run is not None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from talowa_admin.errors import OperatorError
 
-class RecoveryError(Exception):
+
+class RecoveryError(OperatorError):
     """A restore or recovery step could not be done; the message says why."""
 
 

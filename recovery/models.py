@@ -52,6 +52,13 @@ class RecoveryRun(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the restore step's data change committed: written in that very
+    # transaction, so a run whose worker died afterwards still says so.
+    applied_at = models.DateTimeField(null=True, blank=True)
+    # While running: who runs it (host:pid) and when it last said so
+    # (talowa_admin.liveness).
+    worker = models.CharField(max_length=200, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -1,24 +1,42 @@
 """The shared shape of TALOWA's management commands (DESIGN "Command-line contract").
 
 Every command accepts ``--json``: exactly one JSON object on stdout and nothing
-else there. Failures raise ``CommandError``: Django prints its one-line reason
-on stderr and exits non-zero.
+else there. A failure is a non-zero exit and a one-line reason on stderr,
+never a traceback, whatever its source:
+
+- a bad argument: argparse's message alone (no usage block), exit 2; the
+  argument types below (``non_negative_int``, ``output_path``) say what
+  a value must be;
+- ``CommandError``: Django prints its reason, exit 1;
+- an ``OperatorError`` (every app's exception tree) or an ``OSError`` (a file
+  the command was told to read or write): translated into ``CommandError``;
+- anything else is a bug: one line naming it, exit 1, and ``--traceback``
+  shows the details.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
+import sys
+from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
+
+from talowa_admin.errors import OperatorError
+
+logger = logging.getLogger(__name__)
 
 
 class TalowaCommand(BaseCommand):
-    """A command with ``--json`` output for scripts and monitoring."""
+    """A command with ``--json`` output and one-line failures."""
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.__class__ = _ReasonOnlyParser  # Django builds a CommandParser
         parser.add_argument(
             "--json",
             action="store_true",
@@ -38,10 +56,33 @@ class TalowaCommand(BaseCommand):
             help=help,
         )
 
+    def run_from_argv(self, argv):
+        try:
+            super().run_from_argv(argv)
+        except CommandError as exc:  # from an argument type, while parsing
+            if "--traceback" in argv:
+                raise
+            self.stderr.write(f"CommandError: {one_line(str(exc))}")
+            sys.exit(exc.returncode)
+        except Exception as exc:  # not an operator's error: a bug
+            if "--traceback" in argv:
+                raise
+            logger.debug("%s failed", argv[1], exc_info=True)
+            self.stderr.write(
+                f"Error: {one_line(f'{type(exc).__name__}: {exc}')} (unexpected; "
+                "run again with --traceback for the details)"
+            )
+            sys.exit(1)
+
     def execute(self, *args, **options):
         self.json_output = bool(options.get("json"))
         self.verbosity = int(options.get("verbosity", 1))
-        return super().execute(*args, **options)
+        try:
+            return super().execute(*args, **options)
+        except OperatorError as exc:
+            raise CommandError(one_line(str(exc))) from exc
+        except OSError as exc:
+            raise CommandError(describe_os_error(exc)) from exc
 
     def emit(self, payload: dict[str, Any], *lines: str) -> None:
         """Print ``payload`` as JSON with ``--json``, otherwise the text lines."""
@@ -59,3 +100,50 @@ class TalowaCommand(BaseCommand):
             return
         if self.verbosity >= level:
             (self.stderr if self.json_output else self.stdout).write(line)
+
+
+class _ReasonOnlyParser(CommandParser):
+    """Report a bad argument in one line: the reason, then where help is."""
+
+    def error(self, message):
+        if self.called_from_command_line:
+            self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        super().error(message)  # raises CommandError for call_command
+
+
+def one_line(text: str) -> str:
+    """Return ``text`` with its whitespace, newlines included, collapsed."""
+    return " ".join(text.split())
+
+
+def describe_os_error(exc: OSError) -> str:
+    """Return a one-line reason for a failed file operation."""
+    reason = exc.strerror or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
+# --- argument types: each raises ArgumentTypeError with the rule it checks ---
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number, 0 or more."""
+    return _bounded_int(text, minimum=0, rule="a whole number, 0 or more")
+
+
+def _bounded_int(text: str, *, minimum: int, rule: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {rule}")
+    return value
+
+
+def output_path(text: str) -> Path:
+    """A file to create, or a folder to create it in; the folder must exist."""
+    path = Path(text).expanduser()
+    folder = path if path.is_dir() else path.parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"the folder {folder} does not exist")
+    return path

@@ -3,12 +3,14 @@
 Settings call these helpers; nothing else in the project reads ``os.environ``.
 A malformed value never crashes the import: it falls back to a safe default and
 is recorded in ``problems`` so that ``talowa_admin.checks`` reports it as a
-Django system check error with an id and the fix.
+Django system check error with an id and the fix. An ``Environment`` reads
+variables by name and keeps no copy of them: settings hold typed values only.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -27,7 +29,7 @@ class Problem:
 class Environment:
     """Typed access to environment variables, collecting problems as it goes."""
 
-    values: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    values: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
     problems: list[Problem] = field(default_factory=list)
 
     def str(self, name: str, default: str = "") -> str:

@@ -1,48 +1,32 @@
 """Named operation locks shared by the apps (a restore excludes backups).
 
-A lock is a row; holding it means the row exists. A holder on this host whose
-process is gone, or any holder silent for ``STALE_AFTER``, is presumed dead
-and its lock is broken by the next taker.
+A lock is a row; holding it means the row exists. Its holder renews the row's
+heartbeat while it holds it; a holder that ``talowa_admin.liveness`` finds
+dead (its process gone on this host, its heartbeat stopped on another) loses
+its lock to the next taker.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from talowa_admin import liveness
+from talowa_admin.errors import OperatorError
 from talowa_admin.models import OperationLock
 
 RESTORE_LOCK = "restore"
-STALE_AFTER = timedelta(minutes=30)
-HOST = socket.gethostname()
 
 
-class LockHeld(Exception):
+class LockHeld(OperatorError):
     """Another live operation holds the lock."""
 
 
 def this_holder() -> str:
-    return f"{HOST}:{os.getpid()}"
-
-
-def holder_is_alive(holder: str, last_seen, *, stale_after=STALE_AFTER) -> bool:
-    """Tell whether the process named ``host:pid`` may still be running."""
-    host, _, pid = holder.rpartition(":")
-    if host == HOST and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return timezone.now() - last_seen < stale_after
+    return liveness.this_worker()
 
 
 def is_held(name: str, *, clear_dead: bool = True) -> OperationLock | None:
@@ -50,7 +34,7 @@ def is_held(name: str, *, clear_dead: bool = True) -> OperationLock | None:
     lock = OperationLock.objects.filter(name=name).first()
     if lock is None:
         return None
-    if holder_is_alive(lock.holder, lock.heartbeat_at):
+    if liveness.worker_is_alive(lock.holder, last_seen=lock.heartbeat_at):
         return lock
     if clear_dead:
         OperationLock.objects.filter(pk=lock.pk).delete()
@@ -83,6 +67,7 @@ def hold(name: str, *, purpose: str = "") -> Iterator[OperationLock]:
             )
         ) from None
     try:
-        yield lock
+        with liveness.Heartbeat(OperationLock.objects.filter(pk=lock.pk)):
+            yield lock
     finally:
         OperationLock.objects.filter(pk=lock.pk).delete()

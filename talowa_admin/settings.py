@@ -2,8 +2,13 @@
 
 Every variable has a working default for development. ``TALOWA_ENV=production``
 turns DEBUG off, secures cookies, and refuses to start without ``SECRET_KEY``
-and ``TALOWA_BACKUP_KEYS``. Malformed values become system check errors
-(``talowa_admin.checks``) rather than crashes.
+and ``TALOWA_BACKUP_KEYS``, saying why in one message. Malformed values become
+system check errors (``talowa_admin.checks``) rather than crashes.
+
+Each variable is parsed once into a typed setting; no setting (and, at the
+end of this module, no module-level name) holds the raw environment, and
+secret settings are masked on the debug page and in ``diffsettings``
+(``talowa_admin.redaction``).
 """
 
 from __future__ import annotations
@@ -15,34 +20,34 @@ from django.core.exceptions import ImproperlyConfigured
 from talowa_admin.env import Environment, Problem, parse_database_url, sqlite_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-ENV = Environment()
+_env = Environment()
+_refusals: list[str] = []  # why production cannot start, if it cannot
 
-TALOWA_ENV = ENV.choice(
+TALOWA_ENV = _env.choice(
     "TALOWA_ENV", ("development", "production"), "development", check_id="talowa.E001"
 )
 PRODUCTION = TALOWA_ENV == "production"
 
-TALOWA_DATA_DIR = Path(ENV.str("TALOWA_DATA_DIR", str(BASE_DIR / "var")))
+TALOWA_DATA_DIR = Path(_env.str("TALOWA_DATA_DIR", str(BASE_DIR / "var")))
 if not TALOWA_DATA_DIR.is_absolute():
     TALOWA_DATA_DIR = BASE_DIR / TALOWA_DATA_DIR
 
-DEBUG = not PRODUCTION and ENV.bool("TALOWA_DEBUG", True, check_id="talowa.E002")
+DEBUG = not PRODUCTION and _env.bool("TALOWA_DEBUG", True, check_id="talowa.E002")
 
-SECRET_KEY = ENV.str("SECRET_KEY")
-if not SECRET_KEY:
-    if PRODUCTION:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Production refuses to start without it: set "
-            "SECRET_KEY to a long random string (python -c 'import secrets; "
-            "print(secrets.token_urlsafe(50))')."
-        )
+SECRET_KEY = _env.str("SECRET_KEY")
+if not SECRET_KEY and PRODUCTION:
+    _refusals.append(
+        "SECRET_KEY is not set: set it to a long random string (python -c "
+        "'import secrets; print(secrets.token_urlsafe(50))')."
+    )
+elif not SECRET_KEY:
     SECRET_KEY = "django-insecure-talowa-development-only"  # noqa: S105
-SECRET_KEY_FALLBACKS = ENV.list("SECRET_KEY_FALLBACKS", [])
+SECRET_KEY_FALLBACKS = _env.list("SECRET_KEY_FALLBACKS", [])
 
-ALLOWED_HOSTS = ENV.list(
+ALLOWED_HOSTS = _env.list(
     "ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"]
 )
-CSRF_TRUSTED_ORIGINS = ENV.list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_TRUSTED_ORIGINS = _env.list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "talowa_admin.apps.TalowaAdminSiteConfig",
@@ -93,7 +98,7 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------
-_database_url = ENV.str("DATABASE_URL")
+_database_url = _env.str("DATABASE_URL")
 try:
     _default_db = (
         parse_database_url(_database_url, base_dir=BASE_DIR)
@@ -101,7 +106,7 @@ try:
         else sqlite_database(TALOWA_DATA_DIR / "talowa.sqlite3")
     )
 except ValueError as exc:
-    ENV.problems.append(
+    _env.problems.append(
         Problem(
             "talowa.E003",
             f"DATABASE_URL is not usable: {exc}.",
@@ -110,18 +115,21 @@ except ValueError as exc:
     )
     _default_db = sqlite_database(TALOWA_DATA_DIR / "talowa.sqlite3")
 DATABASES = {"default": _default_db}
+del _database_url, _default_db
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Backups ---------------------------------------------------------------
 TALOWA_BACKUP_KEYS: list[tuple[str, bytes]] = []
-_backup_keys = ENV.str("TALOWA_BACKUP_KEYS")
+_backup_keys = _env.str("TALOWA_BACKUP_KEYS")
+_backup_keys_error = ""
 if _backup_keys:
     from backups.keyring import parse_backup_keys
 
     try:
         TALOWA_BACKUP_KEYS = parse_backup_keys(_backup_keys)
     except ValueError as exc:
-        ENV.problems.append(
+        _backup_keys_error = str(exc)
+        _env.problems.append(
             Problem(
                 "talowa.E004",
                 f"TALOWA_BACKUP_KEYS is not usable: {exc}.",
@@ -130,17 +138,21 @@ if _backup_keys:
             )
         )
 if PRODUCTION and not TALOWA_BACKUP_KEYS:
-    raise ImproperlyConfigured(
-        "TALOWA_BACKUP_KEYS is not set (or not valid). Production refuses to start "
-        "without a backup key: set TALOWA_BACKUP_KEYS=id:base64key with a 32-byte "
-        "key, for example from python -c 'import base64, os; "
+    _refusals.append(
+        (
+            f"TALOWA_BACKUP_KEYS is not usable: {_backup_keys_error}."
+            if _backup_keys_error
+            else "TALOWA_BACKUP_KEYS is not set."
+        )
+        + " Set TALOWA_BACKUP_KEYS=id:base64key with a 32-byte key, for example "
+        "from python -c 'import base64, os; "
         'print("k1:" + base64.b64encode(os.urandom(32)).decode())\'.'
     )
-del _backup_keys
+del _backup_keys, _backup_keys_error
 
 # zstd level for new archives: 1 is as small as 3 on chat data and about half
 # again as fast; negative levels trade size for speed (see bench/backup.py).
-TALOWA_BACKUP_COMPRESSION_LEVEL = ENV.int(
+TALOWA_BACKUP_COMPRESSION_LEVEL = _env.int(
     "TALOWA_BACKUP_COMPRESSION_LEVEL",
     1,
     minimum=-7,
@@ -148,27 +160,27 @@ TALOWA_BACKUP_COMPRESSION_LEVEL = ENV.int(
     check_id="talowa.E013",
 )
 
-TALOWA_BACKUP_STORAGE = ENV.choice(
+TALOWA_BACKUP_STORAGE = _env.choice(
     "TALOWA_BACKUP_STORAGE", ("file", "s3"), "file", check_id="talowa.E005"
 )
 if TALOWA_BACKUP_STORAGE == "s3":
     _backup_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": ENV.str("AWS_STORAGE_BUCKET_NAME"),
-            "endpoint_url": ENV.str("AWS_S3_ENDPOINT_URL") or None,
-            "access_key": ENV.str("AWS_ACCESS_KEY_ID") or None,
-            "secret_key": ENV.str("AWS_SECRET_ACCESS_KEY") or None,
-            "region_name": ENV.str("AWS_S3_REGION_NAME") or None,
-            "addressing_style": ENV.str("AWS_S3_ADDRESSING_STYLE", "path"),
-            "location": ENV.str("AWS_LOCATION", "backups"),
+            "bucket_name": _env.str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": _env.str("AWS_S3_ENDPOINT_URL") or None,
+            "access_key": _env.str("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": _env.str("AWS_SECRET_ACCESS_KEY") or None,
+            "region_name": _env.str("AWS_S3_REGION_NAME") or None,
+            "addressing_style": _env.str("AWS_S3_ADDRESSING_STYLE", "path"),
+            "location": _env.str("AWS_LOCATION", "backups"),
             "default_acl": None,
             "file_overwrite": True,
             "querystring_auth": False,
         },
     }
     if not _backup_storage["OPTIONS"]["bucket_name"]:
-        ENV.problems.append(
+        _env.problems.append(
             Problem(
                 "talowa.E006",
                 "TALOWA_BACKUP_STORAGE=s3 but AWS_STORAGE_BUCKET_NAME is not set.",
@@ -206,18 +218,28 @@ STORAGES = {
 }
 
 # --- Exports -----------------------------------------------------------------
-TALOWA_EXPORT_LINK_DAYS = ENV.int(
+TALOWA_EXPORT_LINK_DAYS = _env.int(
     "TALOWA_EXPORT_LINK_DAYS", 7, minimum=1, maximum=90, check_id="talowa.E011"
 )
-TALOWA_EXPORT_DAILY_LIMIT = ENV.int(
+TALOWA_EXPORT_DAILY_LIMIT = _env.int(
     "TALOWA_EXPORT_DAILY_LIMIT", 5, minimum=1, maximum=100, check_id="talowa.E012"
 )
 
 # --- Workers (django-q2) ---------------------------------------------------
-REDIS_URL = ENV.str("REDIS_URL")
+# A job (backup, restore, export) whose worker runs on another host and has
+# not renewed its heartbeat for this many seconds is failed as "worker died"
+# (talowa_admin.liveness; on the same host the process table decides).
+TALOWA_WORKER_HEARTBEAT_LIMIT = _env.int(
+    "TALOWA_WORKER_HEARTBEAT_LIMIT",
+    600,
+    minimum=120,
+    maximum=86400,
+    check_id="talowa.E020",
+)
+REDIS_URL = _env.str("REDIS_URL")
 Q_CLUSTER = {
     "name": "talowa",
-    "workers": ENV.int(
+    "workers": _env.int(
         "TALOWA_WORKERS", 2, minimum=1, maximum=64, check_id="talowa.E007"
     ),
     "timeout": 6 * 3600,
@@ -244,7 +266,7 @@ LOGOUT_REDIRECT_URL = "login"
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_SSL_REDIRECT = ENV.bool("SECURE_SSL_REDIRECT", True, check_id="talowa.E008")
+    SECURE_SSL_REDIRECT = _env.bool("SECURE_SSL_REDIRECT", True, check_id="talowa.E008")
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -254,7 +276,7 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Internationalisation and static files ---------------------------------
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = ENV.str("TIME_ZONE", "UTC")
+TIME_ZONE = _env.str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -263,7 +285,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = TALOWA_DATA_DIR / "static"
 
 # --- Logging (secrets never reach a log line: see STYLE.md) ----------------
-LOG_LEVEL = ENV.choice(
+LOG_LEVEL = _env.choice(
     "TALOWA_LOG_LEVEL",
     ("debug", "info", "warning", "error"),
     "info",
@@ -284,4 +306,12 @@ LOGGING = {
     | {"werkzeug": {"level": "ERROR"}, "django_q": {"level": "WARNING"}},
 }
 
-TALOWA_CONFIG_PROBLEMS = ENV.problems
+TALOWA_CONFIG_PROBLEMS = _env.problems
+# Secrets never reach a debug page, an error mail or diffsettings.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "talowa_admin.redaction.SecretSettingsFilter"
+
+if _refusals:
+    raise ImproperlyConfigured(
+        "TALOWA_ENV=production refuses to start. " + " ".join(_refusals)
+    )
+del _env, _refusals, _backup_storage

@@ -4,10 +4,11 @@ Invariants:
 - A job moves queued -> running -> completed | failed, and completed ->
   expired; each move is one conditional update, so two workers (a task
   delivered twice, a stale check racing a slow worker) never both win.
-- While a job runs, ``expires_at`` is its lease, renewed with its progress
-  every ``PROGRESS_EVERY_SECONDS``; a job whose lease ran out has a dead
-  worker and ``mark_stale_exports`` fails it. Once completed, ``expires_at``
-  is when its download expires.
+- A running job names its worker and renews its heartbeat with its progress
+  every ``PROGRESS_EVERY_SECONDS``; a job whose worker died
+  (``talowa_admin.liveness``: its process is gone, or its heartbeat stopped)
+  is failed by ``mark_stale_exports``, which every listing calls. Once
+  completed, ``expires_at`` is when its download expires.
 - A job is completed only with its archive fully stored; failing deletes
   whatever it stored.
 """
@@ -26,13 +27,13 @@ from backups.exports.source import Progress
 from backups.exports.writer import ExportOutcome
 from backups.models import ExportJob
 from backups.storage import object_store
+from talowa_admin import liveness
 from talowa_admin.audit import record_audit_event
 
 logger = logging.getLogger(__name__)
 
 STORAGE = "exports"
 CONTENT_TYPE = "application/zip"
-LEASE = timedelta(minutes=10)
 PROGRESS_EVERY_SECONDS = 2.0
 QUEUED_TOO_LONG = timedelta(days=1)
 Status = ExportJob.Status
@@ -40,7 +41,7 @@ UNFINISHED = (Status.QUEUED, Status.RUNNING)
 
 
 class JobProgress(Progress):
-    """Record progress and renew the job's lease, every few seconds at most."""
+    """Record progress and renew the job's heartbeat, every few seconds at most."""
 
     def __init__(self, job: ExportJob, *, total: int) -> None:
         self.job_id = job.pk
@@ -55,14 +56,17 @@ class JobProgress(Progress):
         self.saved_at = time.monotonic()
         ExportJob.objects.filter(pk=self.job_id, status=Status.RUNNING).update(
             progress=min(99, self.done * 100 // self.total),
-            expires_at=timezone.now() + LEASE,
+            heartbeat_at=timezone.now(),
         )
 
 
 def claim_job(job_id: int) -> ExportJob | None:
     """Start a queued job; None when it is not queued (any more)."""
     claimed = ExportJob.objects.filter(pk=job_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, progress=0, expires_at=timezone.now() + LEASE
+        status=Status.RUNNING,
+        progress=0,
+        worker=liveness.this_worker(),
+        heartbeat_at=timezone.now(),
     )
     if not claimed:
         return None
@@ -132,10 +136,9 @@ def fail_unfinished_job(*, job_id: int, reason: str, actor: str) -> bool:
 
 def mark_stale_exports(*, user_id: int | None = None) -> list[int]:
     """Fail jobs whose worker died or that no worker took; return their ids."""
-    now = timezone.now()
-    running = ExportJob.objects.filter(status=Status.RUNNING, expires_at__lt=now)
+    running = ExportJob.objects.filter(status=Status.RUNNING)
     queued = ExportJob.objects.filter(
-        status=Status.QUEUED, created_at__lt=now - QUEUED_TOO_LONG
+        status=Status.QUEUED, created_at__lt=timezone.now() - QUEUED_TOO_LONG
     )
     if user_id is not None:
         running, queued = (
@@ -143,9 +146,8 @@ def mark_stale_exports(*, user_id: int | None = None) -> list[int]:
             queued.filter(user_id=user_id),
         )
     reasons = {
-        job.pk: "its worker stopped before it finished (no progress since "
-        f"{job.expires_at - LEASE:%Y-%m-%d %H:%M:%S} UTC); ask for a new export"
-        for job in running
+        job.pk: f"{liveness.died_reason(job)}; ask for a new export"
+        for job in liveness.dead(running)
     } | {
         job.pk: "no worker took it up within a day; ask for a new export"
         for job in queued

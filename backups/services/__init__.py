@@ -5,7 +5,7 @@ Import services from here; the modules behind it are implementation details.
 
 from __future__ import annotations
 
-from backups.selectors import get_backup_history
+from backups.services.catalog import get_backup_history
 from backups.services.creating import (
     create_full_backup,
     create_incremental_backup,

@@ -5,30 +5,30 @@ Invariants:
   written to the storage and its checksum recorded.
 - At most one backup per scope is pending or running: the claim sets a unique
   ``lock_key`` that ending the backup clears.
-- A backup whose worker died is found by ``mark_stale_backups`` (its process
-  is gone, or its heartbeat stopped) and marked failed; its partial object is
-  removed.
+- A backup whose worker died (``talowa_admin.liveness``: its process is gone,
+  or its heartbeat stopped) is marked failed by ``mark_stale_backups``, which
+  the next backup of its scope, a restore and every listing call; its partial
+  object is removed.
+- A restore ends the chains it replaced (``close_chains``) in the very
+  transaction that changes the data: the next backup of those scopes is full.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from backups.exceptions import BackupInProgress
+from backups.exceptions import BackupError, BackupInProgress
 from backups.models import Backup
+from backups.selectors import get_backup_history as _history
 from backups.services.sidecars import sidecar_names
 from backups.storage import object_store
-from talowa_admin import locks
+from talowa_admin import liveness, locks
 
 logger = logging.getLogger(__name__)
-
-HEARTBEAT_EVERY = timedelta(seconds=30)
-STALE_AFTER = timedelta(minutes=10)
 
 
 def scope_lock_key(owner_id: int | None) -> str:
@@ -69,10 +69,18 @@ def claim_backup(**fields) -> Backup:
     return backup
 
 
+def get_backup_history(
+    *, user=None, limit: int | None = 50, include_failed: bool = True
+) -> list[Backup]:
+    """Return backups, newest first, once those whose worker died are failed."""
+    mark_stale_backups()
+    return _history(user=user, limit=limit, include_failed=include_failed)
+
+
 def heartbeat(backup: Backup) -> None:
-    """Record that the worker is alive, at most every ``HEARTBEAT_EVERY``."""
+    """Record that the worker is alive, at most every ``heartbeat_every()``."""
     now = timezone.now()
-    if backup.heartbeat_at and now - backup.heartbeat_at < HEARTBEAT_EVERY:
+    if backup.heartbeat_at and now - backup.heartbeat_at < liveness.heartbeat_every():
         return
     backup.heartbeat_at = now
     Backup.objects.filter(pk=backup.pk).update(heartbeat_at=now)
@@ -89,13 +97,18 @@ def complete_backup(backup: Backup, **fields) -> None:
 
 def fail_backup(backup: Backup, reason: str) -> None:
     """Mark ``backup`` failed with ``reason`` and remove any object it wrote."""
-    _remove_objects(backup)
+    left = _remove_objects(backup)
     backup.status = Backup.Status.FAILED
     backup.error = reason[:2000]
     backup.finished_at = timezone.now()
     backup.lock_key = None
     backup.save(update_fields=["status", "error", "finished_at", "lock_key"])
-    logger.warning("backup %s failed: %s", backup.id, reason)
+    logger.warning(
+        "backup %s failed: %s%s",
+        backup.id,
+        reason,
+        f" (and {', '.join(left)} could not be removed)" if left else "",
+    )
 
 
 def mark_stale_backups(*, lock_key: str | None = None) -> list[str]:
@@ -105,28 +118,34 @@ def mark_stale_backups(*, lock_key: str | None = None) -> list[str]:
     )
     if lock_key:
         running = running.filter(lock_key=lock_key)
-    stale = [backup for backup in running if _worker_is_gone(backup)]
+    stale = liveness.dead(running)
     for backup in stale:
-        fail_backup(backup, f"its worker {backup.worker} stopped before it finished")
+        fail_backup(backup, liveness.died_reason(backup))
     if stale:
         object_store(stale[0].storage).remove_partials("archives")
     return [backup.id for backup in stale]
 
 
-def _worker_is_gone(backup: Backup) -> bool:
-    beat = backup.heartbeat_at or backup.started_at or backup.created_at
-    return not locks.holder_is_alive(backup.worker, beat, stale_after=STALE_AFTER)
+def _remove_objects(backup: Backup) -> list[str]:
+    """Delete the backup's objects; return those that could not be removed.
 
-
-def _remove_objects(backup: Backup) -> None:
+    The failure being recorded matters more: a storage that refuses the
+    write usually refuses the clean-up too, for the same reason, which the
+    failure's one log line already gives.
+    """
     if not backup.object_key:
-        return
+        return []
     store = object_store(backup.storage)
+    left = []
     for name in (backup.object_key, *sidecar_names(backup.object_key)):
         try:
             store.delete(name)
-        except Exception:  # the failure being recorded matters more
+        except BackupError:
+            left.append(name)
+        except Exception:  # a bug; still record the backup's failure
             logger.exception("could not remove %s of backup %s", name, backup.id)
+            left.append(name)
+    return left
 
 
 def close_chains(*, owner_id: int | None, reason: str) -> list[str]:
@@ -136,6 +155,8 @@ def close_chains(*, owner_id: int | None, reason: str) -> list[str]:
     parent would miss them: the next backup of each closed scope is a full
     one. A system restore closes every chain; a user restore closes the
     system chain, which holds that user's rows too, and the user's own.
+    Call it inside the transaction that changes the data, so that no crash
+    can leave restored data under an open chain.
     """
     scopes = Backup.objects.filter(status=Backup.Status.COMPLETED)
     if owner_id is not None:

@@ -7,9 +7,9 @@ Invariants:
   an update that requires it to be still running: nothing half-written is
   ever offered for download.
 - Any failure, an interrupt or a task timeout included, marks the job failed
-  with a reason and removes what it wrote. A worker killed outright stops
-  renewing its lease; ``mark_stale_exports`` fails the job when the lease
-  runs out (``backups.exports.jobs`` keeps the job's life cycle).
+  with a reason and removes what it wrote. A job whose worker was killed
+  outright is failed ("worker died") by ``mark_stale_exports`` the next time
+  anything lists it (``backups.exports.jobs`` keeps the job's life cycle).
 - At most one queued or running export per user (checked under a lock on the
   user's row) and at most ``TALOWA_EXPORT_DAILY_LIMIT`` asked for by a user
   in 24 hours (failed ones do not count).

@@ -6,6 +6,12 @@ checks each section's size and digest, counts rows, parses the row each
 block starts in and the last row, checks every media blob against its
 SHA-256, and compares the manifest with the catalog record. The outcome is
 stored on the backup.
+
+Only what the archive holds decides that outcome. When the backup cannot be
+read for another reason (its key is missing or wrong, the storage refuses
+access or cannot be reached) nothing is known about its content: the result
+says "cannot verify", and the backup's recorded verification is left as it
+was, so that a key problem never marks every intact backup failed.
 """
 
 from __future__ import annotations
@@ -22,7 +28,13 @@ from django.utils import timezone
 
 from backups.archive import ArchiveReader
 from backups.archive.rows import count_rows, decode_fields
-from backups.exceptions import ArchiveCorrupted, BackupError
+from backups.exceptions import (
+    ArchiveCorrupted,
+    BackupError,
+    KeyUnavailable,
+    ObjectMissing,
+    StorageUnavailable,
+)
 from backups.keyring import KeyRing, load_keyring
 from backups.models import Backup
 from backups.services.sidecars import read_sidecars
@@ -67,19 +79,31 @@ def open_archive(
             yield reader, counted
 
 
+CANNOT_VERIFY = "cannot verify"
+
+
 @dataclass
 class VerifyResult:
+    """The outcome of one verification.
+
+    ``checked`` is false when the archive could not be read for a reason
+    outside it (``error`` then starts with "cannot verify: "); ``ok`` is
+    false then too, as nothing was proven.
+    """
+
     backup_id: str
     ok: bool
     error: str = ""
     counts: dict[str, int] | None = None
     stored_bytes: int = 0
     seconds: float = 0.0
+    checked: bool = True
 
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.backup_id,
             "ok": self.ok,
+            "checked": self.checked,
             "error": self.error,
             "counts": self.counts,
             "stored_bytes": self.stored_bytes,
@@ -90,7 +114,12 @@ class VerifyResult:
 def verify_backup(
     backup: Backup, *, actor: Any = None, keyring: KeyRing | None = None
 ) -> VerifyResult:
-    """Read and check ``backup`` completely; record and audit the outcome."""
+    """Read and check ``backup`` completely; record and audit the outcome.
+
+    A backup that cannot be read for a reason outside its archive (see the
+    module's docstring) keeps its recorded verification; the result says
+    why it could not be verified.
+    """
     started = time.perf_counter()
     try:
         if backup.status != Backup.Status.COMPLETED:
@@ -98,6 +127,16 @@ def verify_backup(
         manifest, size = _read_and_check(backup, keyring or load_keyring())
         result = VerifyResult(
             backup.id, True, counts=manifest["counts"], stored_bytes=size
+        )
+    except ObjectMissing as exc:  # the storage answered: the archive is gone
+        result = VerifyResult(backup.id, False, error=str(exc))
+    except (KeyUnavailable, StorageUnavailable) as exc:
+        return VerifyResult(
+            backup.id,
+            False,
+            error=f"{CANNOT_VERIFY}: {exc}",
+            seconds=time.perf_counter() - started,
+            checked=False,
         )
     except BackupError as exc:
         result = VerifyResult(backup.id, False, error=str(exc))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from talowa_admin.errors import OperatorError
+
 # Beyond these the run would take hours or exhaust memory: a typo, not a plan.
 LIMITS = {
     "users": 10_000_000,
@@ -16,7 +18,7 @@ LIMITS = {
 EARLIEST_ANCHOR = date(1971, 1, 1)
 
 
-class SeedError(Exception):
+class SeedError(OperatorError):
     """Seeding cannot go ahead; the message says why and what to do."""
 
 

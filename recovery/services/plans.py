@@ -5,6 +5,13 @@ and outcome as it goes, committed step by step so the admin can follow it.
 The data-changing step is one ``restore_from_backup`` transaction: a failure
 at any step leaves the data as the last completed step left it, and the run
 says which step failed and why.
+
+A run names its worker and renews its heartbeat while it runs; the restore
+step records ``applied_at`` in the transaction that changes the data. A run
+whose worker died (``talowa_admin.liveness``) is failed by ``mark_dead_runs``,
+which the next run, a rollback and the admin pages call; if its restore was
+applied, the reason says so and ``rollback_restore`` undoes it as for any
+failed run.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from recovery.services.restoring import (
     take_pre_restore_backup,
     validate_chain,
 )
+from talowa_admin import liveness
 from talowa_admin.audit import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -110,8 +118,10 @@ def execute_disaster_recovery(
             "data_types": data_types,
         },
     )
+    mark_dead_runs()
     run.status, run.started_at = RecoveryRun.Status.RUNNING, timezone.now()
-    run.save(update_fields=["status", "started_at"])
+    run.worker, run.heartbeat_at = liveness.this_worker(), run.started_at
+    run.save(update_fields=["status", "started_at", "worker", "heartbeat_at"])
     context = {
         "user": user,
         "actor": actor,
@@ -120,11 +130,12 @@ def execute_disaster_recovery(
         "validate": validate_before_restore,
         "pre_restore": create_pre_restore_backup,
     }
-    for index in range(len(run.steps)):
-        if not _run_step(run, index, context):
-            break
-    else:
-        run.status = RecoveryRun.Status.COMPLETED
+    with liveness.Heartbeat(RecoveryRun.objects.filter(pk=run.pk)):
+        for index in range(len(run.steps)):
+            if not _run_step(run, index, context):
+                break
+        else:
+            run.status = RecoveryRun.Status.COMPLETED
     run.finished_at = timezone.now()
     run.save(
         update_fields=[
@@ -201,8 +212,20 @@ def _restore(run: RecoveryRun, step: dict, context: dict) -> dict:
         validate_before_restore=False,
         create_pre_restore_backup=False,
         actor=context["actor"],
+        on_applied=lambda applied: _record_applied(run, step, applied),
     )
     return {"tables": result["tables"], "media": result["media"]}
+
+
+def _record_applied(run: RecoveryRun, step: dict, result: dict) -> None:
+    """Record, in the restore's own transaction, that its data change is in."""
+    run.applied_at = timezone.now()
+    step["applied"] = {
+        "tables": result["tables"],
+        "closed_chains": result["closed_chains"],
+    }
+    run.log = f"{run.log}{run.applied_at:%H:%M:%S} restore applied\n"
+    run.save(update_fields=["applied_at", "steps", "log"])
 
 
 def _held(run: RecoveryRun, wanted: list[str] | None) -> list[str] | None:
@@ -237,8 +260,51 @@ STEP_FUNCTIONS: dict[str, Callable[[RecoveryRun, dict, dict], Any]] = {
 }
 
 
+def mark_dead_runs() -> list[int]:
+    """Fail running recovery runs whose worker died; return their ids."""
+    running = RecoveryRun.objects.filter(status=RecoveryRun.Status.RUNNING)
+    return [run.pk for run in liveness.dead(running) if _fail_dead_run(run)]
+
+
+def _fail_dead_run(run: RecoveryRun) -> bool:
+    reason = liveness.died_reason(run)
+    if run.applied_at:
+        reason += (
+            f"; its restore was applied at {run.applied_at:%Y-%m-%d %H:%M:%S} UTC"
+            + (
+                f" (restore_backup --rollback {run.pk} puts back what it replaced)"
+                if run.pre_restore_backup_id
+                else ""
+            )
+        )
+    for step in run.steps:
+        if step.get("status") == "running":
+            step.update(status="failed", result=liveness.WORKER_DIED)
+    now = timezone.now()
+    failed = RecoveryRun.objects.filter(
+        pk=run.pk, status=RecoveryRun.Status.RUNNING, worker=run.worker
+    ).update(
+        status=RecoveryRun.Status.FAILED,
+        error=reason,
+        finished_at=now,
+        steps=run.steps,
+        log=f"{run.log}{now:%H:%M:%S} {reason}\n",
+    )
+    if failed:
+        logger.warning("recovery run %s failed: %s", run.pk, reason)
+        record_audit_event(
+            actor="system",
+            action="recovery.run",
+            target=run,
+            details={"backup": run.backup_id, "status": "failed", "error": reason},
+        )
+    return bool(failed)
+
+
 def rollback_restore(run: RecoveryRun, *, actor: Any = None) -> dict[str, Any]:
     """Put back the data the run replaced, from its pre-restore backup."""
+    mark_dead_runs()
+    run.refresh_from_db()
     if run.status not in {RecoveryRun.Status.COMPLETED, RecoveryRun.Status.FAILED}:
         raise RestoreRefused(
             f"run {run.pk} is {run.status}; only a finished run can be rolled back"
@@ -255,13 +321,8 @@ def rollback_restore(run: RecoveryRun, *, actor: Any = None) -> dict[str, Any]:
         user=user,
         create_pre_restore_backup=False,
         actor=actor,
+        on_applied=lambda applied: _record_rolled_back(run),
     )
-    run.status = RecoveryRun.Status.ROLLED_BACK
-    run.log = (
-        f"{run.log}{timezone.now():%H:%M:%S} rolled back to "
-        f"{run.pre_restore_backup_id}\n"
-    )
-    run.save(update_fields=["status", "log"])
     record_audit_event(
         actor=actor,
         action="recovery.rollback",
@@ -271,12 +332,23 @@ def rollback_restore(run: RecoveryRun, *, actor: Any = None) -> dict[str, Any]:
     return result
 
 
+def _record_rolled_back(run: RecoveryRun) -> None:
+    """Mark ``run`` rolled back, in the rollback's own transaction."""
+    run.status = RecoveryRun.Status.ROLLED_BACK
+    run.log = (
+        f"{run.log}{timezone.now():%H:%M:%S} rolled back to "
+        f"{run.pre_restore_backup_id}\n"
+    )
+    run.save(update_fields=["status", "log"])
+
+
 def describe_run(run: RecoveryRun) -> dict[str, Any]:
     return {
         "status": run.status,
         "run_id": run.pk,
         "backup_id": run.backup_id,
         "pre_restore_backup": run.pre_restore_backup_id or None,
+        "applied_at": run.applied_at.isoformat() if run.applied_at else None,
         "steps": run.steps,
         "error": run.error,
     }

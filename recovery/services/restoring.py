@@ -12,13 +12,17 @@ Invariants:
   staged tables first and swap them in with it (``recovery.staging``), and a
   dry run compares the staged tables with the live ones instead.
 - No backup runs during a restore, and one restore runs at a time.
-- After a restore every affected backup chain is closed, so the next backup
-  of those scopes is a full one.
+- The transaction that changes the live data also closes every affected
+  backup chain (so the next backup of those scopes is a full one) and runs
+  the caller's ``on_applied`` (a recovery run records what it applied): a
+  process killed right after that commit leaves no open chain over
+  restored data, and a run that can be rolled back.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,8 +119,13 @@ def restore_from_backup(
     create_pre_restore_backup: bool = True,
     dry_run: bool = False,
     actor: Any = None,
+    on_applied: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Restore the chain ending at ``backup_id``; return what was done."""
+    """Restore the chain ending at ``backup_id``; return what was done.
+
+    ``on_applied(result)`` runs inside the transaction that changes the data,
+    just before it commits (never for a dry run).
+    """
     target = resolve_target(backup_id, user=user, data_types=data_types)
     purpose = f"restore of {backup_id}" + (" (dry run)" if dry_run else "")
     try:
@@ -127,15 +136,10 @@ def restore_from_backup(
             pre = None
             if create_pre_restore_backup and not dry_run:
                 pre = take_pre_restore_backup(target, actor=actor)
-            result = apply_chain(target, dry_run=dry_run)
+            result = apply_chain(target, dry_run=dry_run, on_applied=on_applied)
     except locks.LockHeld as exc:
         raise RestoreRefused(f"{exc}; try again when it has finished") from exc
     result["pre_restore_backup"] = pre.id if pre else None
-    if not dry_run:
-        result["closed_chains"] = close_chains(
-            owner_id=target.user.pk if target.user else None,
-            reason=f"restore of {backup_id}",
-        )
     record_audit_event(
         actor=actor,
         action="restore.dry_run" if dry_run else "restore.run",
@@ -184,8 +188,17 @@ def take_pre_restore_backup(target: RestoreTarget, *, actor: Any) -> Backup:
     )
 
 
-def apply_chain(target: RestoreTarget, *, dry_run: bool) -> dict[str, Any]:
-    """Apply the chain in one transaction; roll it back for a dry run."""
+def apply_chain(
+    target: RestoreTarget,
+    *,
+    dry_run: bool,
+    on_applied: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Apply the chain in one transaction; roll it back for a dry run.
+
+    Unless a dry run, that transaction also closes the chains the restore
+    replaced and runs ``on_applied(result)``.
+    """
     plan = ApplyPlan(
         chain=target.chain,
         specs=tables_for(target.data_types),
@@ -193,13 +206,65 @@ def apply_chain(target: RestoreTarget, *, dry_run: bool) -> dict[str, Any]:
         dry_run=dry_run,
     )
     applier = Applier(plan=plan, keyring=load_keyring())
+
+    def settle(tallies: dict, changes: dict | None) -> dict[str, Any]:
+        """Describe the restore; end the chains it replaced (in its transaction)."""
+        result = _describe(target, applier, tallies, changes, dry_run=dry_run)
+        if not dry_run:
+            result["closed_chains"] = close_chains(
+                owner_id=plan.user_id, reason=f"restore of {target.backup.id}"
+            )
+            if on_applied is not None:
+                on_applied(result)
+        return result
+
     try:
         if staging_applies(user_id=plan.user_id):
-            tallies, changes = _apply_staged(applier, dry_run=dry_run)
-        else:
-            tallies, changes = _apply_in_place(applier, dry_run=dry_run)
+            return _apply_staged(applier, settle)
+        return _apply_in_place(applier, settle)
     except (RestoreConflict, BackupError) as exc:
         raise RestoreRefused(f"{exc}; nothing was restored") from exc
+
+
+Settle = Callable[[dict, dict | None], dict[str, Any]]
+
+
+def _apply_in_place(applier: Applier, settle: Settle) -> dict[str, Any]:
+    """Apply the chain in the live tables, in one transaction."""
+    dry_run = applier.plan.dry_run
+    with transaction.atomic():
+        if dry_run:
+            preview.capture_before(applier.plan)
+        disable_delete_triggers()
+        tallies = applier.run()
+        enable_delete_triggers()
+        changes = preview.compare_after(applier.plan) if dry_run else None
+        result = settle(tallies, changes)
+        if dry_run:
+            transaction.set_rollback(True)
+    return result
+
+
+def _apply_staged(applier: Applier, settle: Settle) -> dict[str, Any]:
+    """Load the chain into staged tables, then swap them in (or compare them)."""
+    with StagedTables(applier.plan.specs, tallies=applier.rows.tallies) as staging:
+        applier.staging = staging
+        tallies = applier.run()
+        if applier.plan.dry_run:
+            return settle(tallies, preview.compare_staged(applier.plan, staging))
+        with transaction.atomic():
+            staging.swap()
+            return settle(tallies, None)
+
+
+def _describe(
+    target: RestoreTarget,
+    applier: Applier,
+    tallies: dict,
+    changes: dict | None,
+    *,
+    dry_run: bool,
+) -> dict[str, Any]:
     return {
         "status": "dry_run" if dry_run else "completed",
         "backup_id": target.backup.id,
@@ -214,37 +279,8 @@ def apply_chain(target: RestoreTarget, *, dry_run: bool) -> dict[str, Any]:
             "present": applier.media.present,
             "mismatched": applier.media.mismatched,
         },
-        "note": preview.shared_rows_note(plan),
+        "note": preview.shared_rows_note(applier.plan),
     }
-
-
-def _apply_in_place(applier: Applier, *, dry_run: bool) -> tuple[dict, dict | None]:
-    """Apply the chain in the live tables, in one transaction."""
-    changes = None
-    with transaction.atomic():
-        if dry_run:
-            preview.capture_before(applier.plan)
-        disable_delete_triggers()
-        tallies = applier.run()
-        enable_delete_triggers()
-        if dry_run:
-            changes = preview.compare_after(applier.plan)
-            transaction.set_rollback(True)
-    return tallies, changes
-
-
-def _apply_staged(applier: Applier, *, dry_run: bool) -> tuple[dict, dict | None]:
-    """Load the chain into staged tables, then swap them in (or compare them)."""
-    changes = None
-    with StagedTables(applier.plan.specs, tallies=applier.rows.tallies) as staging:
-        applier.staging = staging
-        tallies = applier.run()
-        if dry_run:
-            changes = preview.compare_staged(applier.plan, staging)
-        else:
-            with transaction.atomic():
-                staging.swap()
-    return tallies, changes
 
 
 def _audit(result: dict[str, Any]) -> dict[str, Any]:

@@ -114,3 +114,59 @@ def test_expire_backups_dry_run_and_noinput(world):
     assert Backup.objects.get(pk=first).status == "expired"
     with pytest.raises(CommandError, match="not a duration"):
         run("expire_backups", "--keep-within", "soon")
+
+
+RIGHT_KEY = ("k1", b"\x01" * 32)
+
+
+def verification_state() -> dict[str, tuple]:
+    return {
+        b.id: (b.verified_at, b.verify_ok, b.verify_error)
+        for b in Backup.objects.order_by("id")
+    }
+
+
+@pytest.mark.parametrize(
+    ("keys", "reason"),
+    [
+        ([("k1", b"\x02" * 32)], "it is not the key that encrypted"),  # wrong key
+        ([("k2", b"\x02" * 32)], "backup key 'k1' is not configured"),  # missing
+    ],
+)
+def test_a_key_problem_leaves_every_backup_as_it_was(world, settings, keys, reason):
+    settings.TALOWA_BACKUP_KEYS = [RIGHT_KEY]
+    run("create_backup")
+    run("create_backup", "--incremental")
+    run("verify_backup", "--all")
+    before = verification_state()
+    assert [ok for _at, ok, _error in before.values()] == [True, True]
+
+    settings.TALOWA_BACKUP_KEYS = keys
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="cannot verify") as failure:
+        call_command("verify_backup", "--all", "--json", stdout=out)
+    assert reason in str(failure.value)
+    assert "2 of 2 backup(s) were not checked" in str(failure.value)
+    results = json.loads(out.getvalue())["results"]
+    assert [(r["ok"], r["checked"]) for r in results] == [(False, False)] * 2
+    assert all(r["error"].startswith("cannot verify: ") for r in results)
+    assert verification_state() == before
+
+
+def test_only_a_damaged_archive_is_marked_failed(world, settings):
+    from backups.storage import object_store
+
+    settings.TALOWA_BACKUP_KEYS = [RIGHT_KEY]
+    damaged = run("create_backup").strip()
+    intact = run("create_backup").strip()
+    path = object_store().root / f"archives/{damaged}.tbk"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(CommandError, match="1 of 2 backup") as failure:
+        run("verify_backup", "--all")
+    assert "cannot verify" not in str(failure.value)
+    state = verification_state()
+    assert state[damaged][1] is False and "chunk" in state[damaged][2]
+    assert state[intact][1] is True and state[intact][2] == ""

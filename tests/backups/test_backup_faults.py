@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from backups.models import Backup
 from backups.services import create_full_backup, create_incremental_backup
 from backups.storage import PARTIAL_MARKER, object_store
 from messaging.models import Message
+from talowa_admin.liveness import HOST
 from tests.backups.conftest import age_all_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -107,16 +109,17 @@ def test_killed_backup_leaves_nothing_that_looks_finished(data_dir, settings):
     child.wait(timeout=10)
     finished = [p for p in archives.glob("*") if PARTIAL_MARKER not in p.name]
     assert finished == []
-    listed = run_manage(env, "list_backups", "--json")
-    assert '"status": "running"' in listed.stdout
-    assert '"status": "completed"' not in listed.stdout
-    # The next backup marks the dead one failed and removes its partial file.
+    # The next listing finds the worker's process gone: the backup failed, and
+    # its partial file is removed.
+    (listed,) = json.loads(run_manage(env, "list_backups", "--json").stdout)["backups"]
+    assert listed["status"] == "failed"
+    assert listed["error"].startswith(f"worker died: {HOST}:{child.pid} stopped")
+    assert list(archives.glob("*")) == []
     again = run_manage(env, "create_backup", "--json")
     assert again.returncode == 0, again.stderr
     listed = run_manage(env, "list_backups", "--json").stdout
     assert listed.count('"status": "failed"') == 1
-    assert "stopped before it finished" in listed
-    assert not any(PARTIAL_MARKER in p.name for p in archives.glob("*"))
+    assert listed.count('"status": "completed"') == 1
 
 
 @pytest.mark.postgres

@@ -29,7 +29,6 @@ from backups.exports import (
     ExportUnavailable,
     json_format,
 )
-from backups.exports.jobs import LEASE
 from backups.models import Backup, ExportJob
 from backups.services import exporting
 from backups.storage import PARTIAL_MARKER
@@ -273,10 +272,13 @@ def test_the_failure_hook_fails_a_job_its_task_never_ran(world):
     assert job.error == "the export task failed: No module named 'backups.tasks'"
 
 
-def test_a_dead_worker_is_found_when_its_lease_runs_out(world, data_dir):
+def test_a_worker_elsewhere_is_dead_when_its_heartbeat_stops(world, data_dir, settings):
     job = exporting.request_export(user=world.asha, format="json")
+    silent = timedelta(seconds=settings.TALOWA_WORKER_HEARTBEAT_LIMIT + 1)
     ExportJob.objects.filter(pk=job.pk).update(
-        status="running", expires_at=timezone.now() - timedelta(seconds=1)
+        status="running",
+        worker="another-host:4242",
+        heartbeat_at=timezone.now() - silent,
     )
     partial = exports_dir(data_dir) / str(world.asha.pk)
     partial.mkdir(parents=True)
@@ -287,7 +289,7 @@ def test_a_dead_worker_is_found_when_its_lease_runs_out(world, data_dir):
     job.refresh_from_db()
     assert report["failed_stale"] == [job.pk]
     assert job.status == "failed"
-    assert "its worker stopped before it finished" in job.error
+    assert job.error.startswith("worker died: another-host:4242 stopped")
     assert stored_files(data_dir) == []
     # The user is free to ask again.
     exporting.request_export(user=world.asha, format="json")
@@ -344,20 +346,12 @@ def test_a_killed_worker_never_leaves_a_file_to_download(world, data_dir):
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=10)
 
-    job.refresh_from_db()
-    assert job.status == "running" and not job.files
-    assert not exporting.is_downloadable(job)
-    assert all(PARTIAL_MARKER in name for name in stored_files(data_dir))
+    assert ExportJob.objects.get(pk=job.pk).worker.endswith(f":{child.pid}")
 
-    exporting.cleanup_expired_exports(now=timezone.now())  # lease still running
-    job.refresh_from_db()
-    assert job.status == "running"
-    ExportJob.objects.filter(pk=job.pk).update(
-        expires_at=timezone.now() - LEASE / 10
-    )  # the lease ran out: nobody renewed it
-    exporting.cleanup_expired_exports()
-    job.refresh_from_db()
-    assert job.status == "failed" and "worker stopped" in job.error
+    # The next look at the user's exports finds the worker's process gone.
+    (job,) = exporting.exports_of(user=world.asha)
+    assert job.status == "failed" and job.error.startswith("worker died")
+    assert not job.files and not exporting.is_downloadable(job)
     assert stored_files(data_dir) == []
 
 
@@ -456,7 +450,7 @@ def test_a_queue_that_refuses_the_task_fails_the_job_clearly(
     assert job.error == "it could not be queued: ConnectionError: broker unreachable"
 
 
-def test_progress_is_recorded_and_the_lease_renewed_while_it_runs(world, monkeypatch):
+def test_progress_and_heartbeat_are_recorded_while_it_runs(world, monkeypatch):
     from backups.exports import jobs, source
 
     monkeypatch.setattr(jobs, "PROGRESS_EVERY_SECONDS", 0)
@@ -466,14 +460,15 @@ def test_progress_is_recorded_and_the_lease_renewed_while_it_runs(world, monkeyp
 
     def spy(self, done):
         original(self, done)
-        seen.append(ExportJob.objects.values_list("progress", "expires_at").get())
+        seen.append(ExportJob.objects.values_list("progress", "heartbeat_at").get())
 
     monkeypatch.setattr(jobs.JobProgress, "advance", spy)
     job = exporting.request_export(user=world.asha, format="csv")
+    started = timezone.now()
     exporting.run_export_job(job_id=job.pk)
 
     progress = [p for p, _ in seen]
     assert progress == sorted(progress) and 0 < progress[-1] <= 99
-    assert all(lease > timezone.now() + LEASE / 2 for _, lease in seen)
+    assert all(beat > started for _, beat in seen)
     job.refresh_from_db()
     assert job.progress == 100

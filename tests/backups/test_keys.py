@@ -40,9 +40,15 @@ def test_rotation_rewraps_then_the_old_key_can_retire(world, settings):
     backup.refresh_from_db()
     assert backup.key_id == "k-new"
 
-    settings.TALOWA_BACKUP_KEYS = [NEW]  # the old key is gone
     call_command("rotate_keys", "--retire", "k-old", stdout=io.StringIO())
+    settings.TALOWA_BACKUP_KEYS = [NEW]  # the old key is gone
     assert verify_backup(backup).ok
+
+
+def test_retiring_a_key_that_is_not_configured_is_refused(world, settings):
+    settings.TALOWA_BACKUP_KEYS = [NEW]
+    with pytest.raises(CommandError, match="'k-old' is not in TALOWA_BACKUP_KEYS"):
+        call_command("rotate_keys", "--retire", "k-old", stdout=io.StringIO())
 
 
 def test_rotation_dry_run_changes_nothing(world, settings):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 
 import pytest
 from botocore.config import Config
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from backups import storage as storage_module
 from backups.exceptions import StorageUnavailable
@@ -142,6 +146,50 @@ def test_endpoint_stopped_mid_backup_fails_cleanly(world, settings, monkeypatch)
         assert listing.get("KeyCount", 0) == 0
     finally:
         again.stop()
+
+
+@pytest.fixture
+def access_denied(s3_backups):
+    """Make the S3 endpoint check signatures: the test's credentials get 403."""
+    import requests
+
+    def deny() -> None:
+        requests.post(f"{s3_backups}/moto-api/reset-auth", data=b"0", timeout=10)
+
+    yield deny
+    requests.post(f"{s3_backups}/moto-api/reset-auth", data=b"inf", timeout=10)
+
+
+def test_verify_when_s3_answers_403_says_cannot_verify_and_changes_nothing(
+    access_denied,
+):
+    backup = Backup.objects.get(pk=create_full_backup())
+    assert verify_backup(backup).ok
+    backup.refresh_from_db()
+    before = (backup.verified_at, backup.verify_ok, backup.verify_error)
+    access_denied()
+    with pytest.raises(CommandError) as failure:
+        call_command("verify_backup", "--all", stdout=io.StringIO())
+    message = str(failure.value)
+    assert "cannot verify" in message and "refused access" in message
+    assert "\n" not in message
+    backup.refresh_from_db()
+    assert (backup.verified_at, backup.verify_ok, backup.verify_error) == before
+
+
+def test_a_backup_refused_by_s3_is_logged_once_without_traceback(
+    access_denied, caplog, settings
+):
+    settings.TALOWA_BACKUP_KEYS = [("k1", b"\x01" * 32)]  # no dev-key warning
+    access_denied()
+    with pytest.raises(StorageUnavailable) as failure:
+        create_full_backup()
+    assert Backup.objects.get().status == Backup.Status.FAILED
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1, [r.getMessage() for r in problems]
+    assert problems[0].exc_info is None
+    assert str(failure.value) in problems[0].getMessage()
+    assert "refused access" in str(failure.value)
 
 
 def make_client(endpoint: str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from talowa_admin.env import Environment, parse_database_url
+from talowa_admin.redaction import SECRET_NAMES, SecretSettingsFilter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,22 +98,145 @@ def test_default_data_dir_holds_the_database(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("env", "missing"),
+    ("env", "reasons"),
     [
-        ({}, "SECRET_KEY"),
-        ({"SECRET_KEY": "s" * 50}, "TALOWA_BACKUP_KEYS"),
+        ({}, ["SECRET_KEY is not set", "TALOWA_BACKUP_KEYS is not set"]),
+        ({"SECRET_KEY": "s" * 50}, ["TALOWA_BACKUP_KEYS is not set"]),
+        (
+            {"SECRET_KEY": "s" * 50, "TALOWA_BACKUP_KEYS": "k1:not-base64!"},
+            ["TALOWA_BACKUP_KEYS is not usable", "(key id 'k1') is not valid base64"],
+        ),
     ],
 )
-def test_production_refuses_to_start_without_secrets(env, missing, tmp_path):
-    result = run_django(
-        "import django; django.setup()",
-        TALOWA_ENV="production",
-        TALOWA_DATA_DIR=str(tmp_path),
-        **env,
+@pytest.mark.parametrize("command", [["check"], ["list_backups"]])
+def test_production_refuses_to_start_in_one_line_naming_the_problem(
+    env, reasons, command, tmp_path
+):
+    result = run_manage(
+        *command, TALOWA_ENV="production", TALOWA_DATA_DIR=str(tmp_path), **env
     )
     assert result.returncode != 0
-    assert "ImproperlyConfigured" in result.stderr
-    assert f"{missing} is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "production refuses to start" in lines[0]
+    for reason in reasons:
+        assert reason in lines[0]
+
+
+# Values that must never be shown: each is set in the environment of a
+# development instance, whose settings and debug page are then read.
+KEY_BYTES = b"key-canary-0123456789-abcdefghij"  # 32 bytes
+SECRETS = {
+    "SECRET_KEY": "secret-key-canary-8c1f0e5d7b2a4f6e9d3c1b0a",
+    "SECRET_KEY_FALLBACKS": "fallback-canary-5e4d3c2b1a09f8e7d6c5",
+    "TALOWA_BACKUP_KEYS": "k1:" + base64.b64encode(KEY_BYTES).decode(),
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-canary-1f2e3d4c",
+    "DATABASE_URL": "postgres://talowa:db-password-canary@127.0.0.1:1/talowa",
+    "REDIS_URL": "redis://:redis-password-canary@127.0.0.1:1/3",
+    "TALOWA_METRICS_TOKEN": "metrics-token-canary-77aa",
+    "TALOWA_ALERT_WEBHOOK_URL": "https://hooks.example.org/T0/webhook-canary-99bb",
+}
+CANARIES = [
+    "secret-key-canary",
+    "fallback-canary",
+    base64.b64encode(KEY_BYTES).decode(),
+    "key-canary-0123456789",
+    "aws-secret-canary",
+    "db-password-canary",
+    "redis-password-canary",
+    "metrics-token-canary",
+    "webhook-canary",
+]
+
+
+def secret_environment(tmp_path: Path) -> dict[str, str]:
+    return SECRETS | {
+        "TALOWA_DATA_DIR": str(tmp_path),
+        "TALOWA_BACKUP_STORAGE": "s3",
+        "AWS_STORAGE_BUCKET_NAME": "talowa-backups",
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+    }
+
+
+@pytest.mark.parametrize("args", [[], ["--all"], ["--output", "unified"]])
+def test_diffsettings_shows_no_secret(args, tmp_path):
+    result = run_manage("diffsettings", *args, **secret_environment(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "STORAGES" in result.stdout and "Q_CLUSTER" in result.stdout
+    for canary in CANARIES:
+        assert canary not in result.stdout
+    # A secret that differs from Django's default is still listed as changed.
+    assert "SECRET_KEY = '********************'" in result.stdout.replace("+ ", "")
+
+
+# Serves one request that raises, the way runserver does: the WSGI environ is
+# a copy of the process environment plus the request's variables.
+DEBUG_PAGE = """
+import os, sys, types
+import django
+django.setup()
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
+from django.test.utils import override_settings
+from django.urls import path
+from wsgiref.util import setup_testing_defaults
+
+def boom(request):
+    raise RuntimeError("the view failed on purpose")
+
+urls = types.ModuleType("boom_urls")
+urls.urlpatterns = [path("boom/", boom)]
+sys.modules["boom_urls"] = urls
+environ = dict(os.environ)
+setup_testing_defaults(environ)
+environ["PATH_INFO"] = "/boom/"
+statuses = []
+with override_settings(ROOT_URLCONF="boom_urls"):
+    body = b"".join(WSGIHandler()(environ, lambda s, h, *a: statuses.append(s)))
+print(settings.DEBUG, statuses[0])
+print(body.decode())
+"""
+
+
+def test_the_debug_page_shows_no_secret(tmp_path):
+    result = run_django(DEBUG_PAGE, **secret_environment(tmp_path))
+    assert result.returncode == 0, result.stderr
+    first, page = result.stdout.split("\n", 1)
+    assert first == "True 500 Internal Server Error"
+    assert "the view failed on purpose" in page
+    # The page lists settings and the request's META, environment included.
+    assert "TALOWA_BACKUP_STORAGE" in page and "AWS_STORAGE_BUCKET_NAME" in page
+    for canary in CANARIES:
+        assert canary not in page
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_the_exception_filter_masks_every_secret_by_name(name):
+    cleansed = SecretSettingsFilter().cleanse_setting(name, "plain-value")
+    assert cleansed == SecretSettingsFilter.cleansed_substitute
+
+
+def test_the_exception_filter_masks_url_passwords_anywhere():
+    cleansed = SecretSettingsFilter().cleanse_setting(
+        "Q_CLUSTER", {"name": "talowa", "redis": "redis://u:pw-canary@h:6379/3"}
+    )
+    assert cleansed == {
+        "name": "talowa",
+        "redis": "redis://u:********************@h:6379/3",
+    }
+
+
+def test_no_setting_holds_the_environment(tmp_path):
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "import talowa_admin.settings as module; "
+        "print(sorted(n for n in vars(module) if n.upper() == 'ENV' or "
+        "n.lstrip('_') in {'env', 'database_url', 'backup_keys'}))"
+    )
+    result = run_django(script, **secret_environment(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_production_settings_are_secure(tmp_path):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import re
 from datetime import timedelta
 
@@ -7,15 +8,18 @@ from django.core.management.base import CommandError
 
 from backups.services import cleanup_expired_backups
 from backups.services.expiry import DEFAULT_KEEP
-from talowa_admin.cli import TalowaCommand
+from talowa_admin.cli import TalowaCommand, non_negative_int
 
 DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?")
 
 
 def parse_duration(text: str) -> timedelta:
+    """A duration like 30d, 12h or 1d12h (an argument type)."""
     match = DURATION.fullmatch(text)
     if not text or not match:
-        raise CommandError(f"{text!r} is not a duration like 30d, 12h or 1d12h")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration like 30d, 12h or 1d12h"
+        )
     days, hours = (int(g or 0) for g in match.groups())
     return timedelta(days=days, hours=hours)
 
@@ -29,7 +33,7 @@ class Command(TalowaCommand):
 
     def add_arguments(self, parser):
         for name in ("last", "daily", "weekly", "monthly"):
-            parser.add_argument(f"--keep-{name}", type=int, metavar="N")
+            parser.add_argument(f"--keep-{name}", type=non_negative_int, metavar="N")
         parser.add_argument("--keep-within", type=parse_duration, metavar="DURATION")
         parser.add_argument(
             "--dry-run",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.core.management.base import CommandError
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -11,7 +9,7 @@ from django.utils import timezone
 from backups.exports import FORMATS, ExportError
 from backups.management.commands._options import find_user, parse_types
 from backups.services.exporting import export_user_data
-from talowa_admin.cli import TalowaCommand
+from talowa_admin.cli import TalowaCommand, output_path
 
 
 class Command(TalowaCommand):
@@ -44,7 +42,7 @@ class Command(TalowaCommand):
         parser.add_argument(
             "--output",
             required=True,
-            type=Path,
+            type=output_path,
             help="The ZIP file to write (it must not exist); a folder gets a "
             "file named after the user, the day and the format.",
         )

@@ -6,9 +6,10 @@ from django.template.defaultfilters import filesizeformat
 from backups.exceptions import BackupError
 from backups.management.commands._options import find_user
 from backups.models import Backup
-from backups.selectors import describe_backup, get_backup_history
+from backups.selectors import describe_backup
+from backups.services import get_backup_history
 from backups.services.discovery import rebuild_catalog, stored_manifests
-from talowa_admin.cli import TalowaCommand
+from talowa_admin.cli import TalowaCommand, non_negative_int
 
 
 class Command(TalowaCommand):
@@ -18,7 +19,7 @@ class Command(TalowaCommand):
         parser.add_argument("--user", help="Only this user's backups.")
         parser.add_argument(
             "--limit",
-            type=int,
+            type=non_negative_int,
             default=50,
             help="At most this many (0: all). Default 50.",
         )

@@ -5,10 +5,10 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from backups.exceptions import BackupError
-from backups.keyring import KEY_ID_PATTERN
+from backups.keyring import KEY_ID_PATTERN, load_keyring
 from backups.services import rotate_keys
 from backups.services.keys import retirement_check, write_new_key_file
-from talowa_admin.cli import TalowaCommand
+from talowa_admin.cli import TalowaCommand, output_path
 
 
 class Command(TalowaCommand):
@@ -27,7 +27,7 @@ class Command(TalowaCommand):
         )
         parser.add_argument(
             "--new-key-file",
-            type=Path,
+            type=output_path,
             metavar="PATH",
             help="Write a new key (id:base64) to PATH (mode 0600) and stop.",
         )
@@ -88,6 +88,12 @@ class Command(TalowaCommand):
         )
 
     def _retire(self, key_id: str) -> None:
+        configured = load_keyring().ids
+        if key_id not in configured:
+            raise CommandError(
+                f"key {key_id!r} is not in TALOWA_BACKUP_KEYS (configured: "
+                f"{', '.join(configured)}); check the id of the key to retire"
+            )
         verdict = retirement_check(key_id)
         self.emit(verdict, *self._retire_lines(verdict))
         if verdict["primary"]:

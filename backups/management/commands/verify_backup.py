@@ -6,6 +6,7 @@ from backups.exceptions import BackupError
 from backups.models import Backup
 from backups.selectors import get_backup
 from backups.services import verify_backup
+from backups.services.verifying import VerifyResult
 from talowa_admin.cli import TalowaCommand
 
 
@@ -34,16 +35,32 @@ class Command(TalowaCommand):
         except BackupError as exc:
             raise CommandError(str(exc)) from exc
         results = [verify_backup(b, actor="command:verify_backup") for b in backups]
-        failed = [r for r in results if not r.ok]
+        failed = [r for r in results if r.checked and not r.ok]
+        unchecked = [r for r in results if not r.checked]
         self.emit(
-            {"ok": not failed, "results": [r.as_json() for r in results]},
-            *[
-                f"{r.backup_id}: {'OK' if r.ok else 'FAILED: ' + r.error}"
-                for r in results
-            ],
+            {
+                "ok": not failed and not unchecked,
+                "results": [r.as_json() for r in results],
+            },
+            *[f"{r.backup_id}: {_outcome(r)}" for r in results],
         )
+        problems = []
         if failed:
-            raise CommandError(
+            problems.append(
                 f"{len(failed)} of {len(results)} backup(s) failed verification: "
                 + "; ".join(f"{r.backup_id}: {r.error}" for r in failed)
             )
+        if unchecked:
+            # One reason, usually shared by all (a key, the storage's access).
+            problems.append(
+                f"{len(unchecked)} of {len(results)} backup(s) were not checked "
+                f"and keep their last verification; {unchecked[0].error}"
+            )
+        if problems:
+            raise CommandError("; ".join(problems))
+
+
+def _outcome(result: VerifyResult) -> str:
+    if result.ok:
+        return "OK"
+    return result.error if not result.checked else f"FAILED: {result.error}"

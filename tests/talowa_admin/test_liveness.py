@@ -1,0 +1,130 @@
+"""Jobs whose worker died are failed as "worker died" by whoever reads them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from backups.models import Backup, ExportJob
+from recovery.models import RecoveryRun
+from talowa_admin import liveness
+from talowa_admin.liveness import HOST
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ended_process() -> str:
+    """Return the worker name of a process of this host that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return f"{HOST}:{child.pid}"
+
+
+def test_a_worker_of_this_host_lives_as_long_as_its_process(settings):
+    settings.TALOWA_WORKER_HEARTBEAT_LIMIT = 1
+    now = timezone.now()
+    assert liveness.worker_is_alive(liveness.this_worker(), last_seen=now)
+    # Silent for longer than the limit, but its process runs (a long
+    # transaction may hold its heartbeat back): alive.
+    since_start = liveness._process_start(os.getpid())
+    time.sleep(max(0.0, 1.1 - (now - since_start).total_seconds()))
+    assert liveness.worker_is_alive(liveness.this_worker(), last_seen=since_start)
+    assert not liveness.worker_is_alive(ended_process(), last_seen=now)
+
+
+def test_a_reused_pid_is_not_the_worker_that_died():
+    started = liveness._process_start(os.getpid())
+    assert started is not None and started <= timezone.now()
+    before_this_process = started - timedelta(minutes=5)
+    # This process's pid, on a job last heard of before the process started.
+    assert not liveness.worker_is_alive(
+        liveness.this_worker(), last_seen=before_this_process
+    )
+
+
+def test_a_worker_elsewhere_lives_as_long_as_its_heartbeat(settings):
+    limit = timedelta(seconds=settings.TALOWA_WORKER_HEARTBEAT_LIMIT)
+    now = timezone.now()
+    other = "another-host:4242"
+    assert liveness.worker_is_alive(other, last_seen=now - limit / 2)
+    assert not liveness.worker_is_alive(other, last_seen=now - limit)
+    assert not liveness.worker_is_alive(other, last_seen=None)
+
+
+def running_backup(worker: str, user) -> Backup:
+    # One running backup per scope: each test's jobs are of their own user.
+    return Backup.objects.create(
+        kind="full",
+        scope="user",
+        owner=user,
+        status="running",
+        lock_key=f"user:{user.pk}",
+        worker=worker,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
+
+
+def running_run(worker: str, user) -> RecoveryRun:
+    return RecoveryRun.objects.create(
+        backup_id="backup_x",
+        status="running",
+        steps=[{"action": "restore", "status": "running"}],
+        worker=worker,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
+
+
+def running_export(worker: str, user) -> ExportJob:
+    return ExportJob.objects.create(
+        user=user,
+        format="json",
+        status="running",
+        worker=worker,
+        heartbeat_at=timezone.now(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("page", "make"),
+    [
+        ("backups_backup", running_backup),
+        ("recovery_recoveryrun", running_run),
+        ("backups_exportjob", running_export),
+    ],
+)
+def test_the_admin_pages_fail_jobs_whose_worker_died(
+    page, make, admin_client, make_user, data_dir
+):
+    alive = make(liveness.this_worker(), make_user())
+    dead = make(ended_process(), make_user())
+
+    response = admin_client.get(reverse(f"admin:{page}_changelist"))
+
+    assert response.status_code == 200
+    alive.refresh_from_db()
+    dead.refresh_from_db()
+    assert alive.status == "running"
+    assert dead.status == "failed"
+    assert dead.error.startswith(f"worker died: {dead.worker} stopped")
+
+
+@pytest.mark.postgres
+def test_a_heartbeat_renews_while_its_block_runs(monkeypatch, make_user):
+    monkeypatch.setattr(liveness, "heartbeat_every", lambda: timedelta(seconds=0.05))
+    run = running_run(liveness.this_worker(), None)
+    first = run.heartbeat_at
+
+    with liveness.Heartbeat(RecoveryRun.objects.filter(pk=run.pk)):
+        time.sleep(0.5)
+
+    run.refresh_from_db()
+    assert run.heartbeat_at > first
