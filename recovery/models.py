@@ -130,3 +130,42 @@ class RestoreDrill(models.Model):
             "started_at": self.started_at,
             "finished_at": self.finished_at,
         }
+
+
+class HealthSnapshot(models.Model):
+    """One component's state in one health check (the check's history).
+
+    ``alert`` says which alert this snapshot sent: ``problem`` (the component
+    became degraded or unhealthy), ``recovery`` (it became healthy again) or
+    nothing.
+    """
+
+    class Status(models.TextChoices):
+        HEALTHY = "healthy", "Healthy"
+        DEGRADED = "degraded", "Degraded"
+        UNHEALTHY = "unhealthy", "Unhealthy"
+
+    class Alert(models.TextChoices):
+        NONE = "", "None"
+        PROBLEM = "problem", "Problem"
+        RECOVERY = "recovery", "Recovery"
+
+    check_id = models.UUIDField(db_index=True)
+    component = models.CharField(max_length=40)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    value = models.FloatField(null=True, blank=True)
+    threshold = models.CharField(max_length=100, blank=True)
+    detail = models.TextField(blank=True)
+    recommendation = models.TextField(blank=True)
+    seconds = models.FloatField(default=0)
+    alert = models.CharField(
+        max_length=8, choices=Alert.choices, default=Alert.NONE, blank=True
+    )
+    checked_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-checked_at", "component"]
+        indexes = [models.Index(fields=["component", "checked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.component}: {self.status} at {self.checked_at:%Y-%m-%d %H:%M}"

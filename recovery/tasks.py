@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from recovery.exceptions import RecoveryError
 from recovery.models import RecoveryRun, RestoreDrill
 from recovery.services.drills import run_restore_drill
+from recovery.services.health import check_system_health
 from recovery.services.plans import execute_disaster_recovery, rollback_restore
 from recovery.services.restoring import restore_from_backup
 from talowa_admin.queue import user_by_id
@@ -75,3 +76,9 @@ def restore_drill() -> str:
         f"restore drill {drill.pk} of {drill.backup_id} passed, "
         f"RTO {drill.rto_seconds} s"
     )
+
+
+def health_check() -> str:
+    """Check the system's health, store it and send the alerts that are due."""
+    result = check_system_health()
+    return f"health: {result['overall']}"

@@ -6,13 +6,21 @@ Import services from here; the modules behind it are implementation details.
 from __future__ import annotations
 
 from recovery.services.drills import run_restore_drill
+from recovery.services.health import check_system_health
 from recovery.services.integrity import validate_data_integrity
 from recovery.services.plans import execute_disaster_recovery
 from recovery.services.restoring import restore_from_backup
+from recovery.services.scheduling import (
+    schedule_health_checks,
+    schedule_restore_drills,
+)
 
 __all__ = [
+    "check_system_health",
     "execute_disaster_recovery",
     "restore_from_backup",
     "run_restore_drill",
+    "schedule_health_checks",
+    "schedule_restore_drills",
     "validate_data_integrity",
 ]

@@ -39,3 +39,14 @@ def schedule_restore_drills() -> dict[str, str]:
             schedule_type=Schedule.WEEKLY,
         )
     }
+
+
+def schedule_health_checks() -> dict[str, str]:
+    """Register the hourly health check (history and alerts)."""
+    return {
+        HEALTH_CHECK_SCHEDULE: ensure_schedule(
+            HEALTH_CHECK_SCHEDULE,
+            func="recovery.tasks.health_check",
+            schedule_type=Schedule.HOURLY,
+        )
+    }
