@@ -36,8 +36,8 @@ from backups.services.discovery import find_backup
 from recovery.exceptions import RestoreRefused
 from recovery.loaders import (
     RestoreConflict,
-    disable_delete_triggers,
-    enable_delete_triggers,
+    disable_triggers,
+    enable_triggers,
 )
 from recovery.services import preview
 from recovery.services.applying import Applier, ApplyPlan
@@ -224,9 +224,9 @@ def _apply_in_place(applier: Applier, *, dry_run: bool) -> tuple[dict, dict | No
     with transaction.atomic():
         if dry_run:
             preview.capture_before(applier.plan)
-        disable_delete_triggers()
+        disable_triggers(applier.plan.written_specs)
         tallies = applier.run()
-        enable_delete_triggers()
+        enable_triggers(applier.plan.written_specs)
         if dry_run:
             changes = preview.compare_after(applier.plan)
             transaction.set_rollback(True)
