@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.storage import storages
@@ -12,6 +14,7 @@ from backups.exceptions import BackupError, BackupInProgress
 from backups.models import Backup
 from backups.services import create_full_backup, create_incremental_backup
 from messaging.models import (
+    AccountChange,
     CallRecord,
     Conversation,
     MediaFile,
@@ -19,6 +22,7 @@ from messaging.models import (
     Participant,
     Tombstone,
 )
+from messaging.triggers import missing_triggers
 from recovery.exceptions import RestoreRefused
 from recovery.services.restoring import restore_from_backup
 from talowa_admin.models import AuditEvent
@@ -78,6 +82,13 @@ def test_system_restore_adds_back_accounts_as_the_chain_last_saw_them(world, mak
     assert restored[lone.pk] == next(row for row in expected if row[0] == lone.pk)
     assert gone_id not in restored
     assert users.get(pk=world.asha.pk).first_name == "Asha, changed since"
+    # Change tracking is back on for the restored tables.
+    assert missing_triggers(connection) == []
+    a_minute_ago = timezone.now() - timedelta(minutes=1)
+    users.filter(pk=lone.pk).update(first_name="After the restore")
+    assert AccountChange.objects.get(user_id=lone.pk).updated_at > a_minute_ago
+    Message.objects.update(updated_at=a_minute_ago - timedelta(days=1))
+    assert not Message.objects.filter(updated_at__lt=a_minute_ago)
 
 
 def test_restore_applies_the_whole_chain(world):
