@@ -239,3 +239,29 @@ def test_verify_detects_an_archive_swapped_for_another(world):
     (root / first.object_key).write_bytes((root / second.object_key).read_bytes())
     result = verify_backup(first)
     assert not result.ok
+
+
+@pytest.mark.parametrize(
+    "watermark",
+    ["2026-12-02 01:56:38.123000", "2026-12-02 01:56:38", "2026-12-02 01:56:38.1"],
+)
+def test_sqlite_stamps_compare_with_the_watermark_as_times_do(watermark):
+    from datetime import UTC, datetime, timedelta
+
+    from backups.engines import sqlite_text
+
+    moment = datetime.fromisoformat(watermark).replace(tzinfo=UTC)
+    since = sqlite_text(moment)
+
+    def forms(at: datetime) -> set[str]:  # Django's text and the triggers'
+        naive = at.replace(tzinfo=None)
+        return {str(naive), naive.strftime("%Y-%m-%d %H:%M:%S.%f")} | (
+            {naive.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]}
+            if at.microsecond % 1000 == 0
+            else set()
+        )
+
+    for offset in (-1000, -1, 0, 1, 1000):
+        at = moment + timedelta(microseconds=offset)
+        for text in forms(at):
+            assert (text >= since) == (offset >= 0), (text, since)
