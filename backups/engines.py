@@ -8,12 +8,38 @@ about ``BLOCK_SIZE`` bytes:
 - SQLite: one deferred read transaction on Django's connection (WAL keeps
   writers going); rows are encoded in Python.
 
-The watermark is the time from which the next incremental must look again.
-It is earlier than every change the snapshot cannot see: on PostgreSQL the
-start of the oldest transaction still open in the database, and always minus
-``CLOCK_MARGIN`` for timestamps computed by application hosts before their
-write reached the database. Rows in the overlap travel twice; restores apply
-them idempotently.
+The watermark is where the next incremental starts looking (``stamp >=
+watermark``). Every change stamp (``updated_at``, account stamps, tombstones'
+``deleted_at``) is written by a database trigger from the database's clock
+(``messaging.triggers``), never by an application host. Invariant: every row
+version the snapshot cannot see carries a stamp >= the watermark. Why it holds:
+- PostgreSQL stamps ``now()``, the start of the writing transaction, which
+  ``pg_stat_activity.xact_start`` publishes as the transaction starts, before
+  it can write. A version the snapshot cannot see was written by a
+  transaction that was running when the snapshot was taken, or that started
+  later. Before taking the snapshot the backup reads the start of every
+  transaction running in the database; the watermark is the earliest of
+  those starts and of the time of that reading. A transaction running at the
+  snapshot was either running at the reading (its start is counted) or
+  started after it (its start is later than the reading). Reading after the
+  snapshot instead would miss a transaction that commits in between: its
+  rows are invisible to the snapshot yet its start is gone from the list.
+  The start times listed after the snapshot count as well, which costs
+  nothing. A transaction that began before a backup and commits after it is
+  therefore carried by the next incremental (the watermark is at or before
+  its start). Requirements: the backup's database role sees the other
+  sessions' ``xact_start`` (the same role as the application's, or a member
+  of ``pg_read_all_stats``); the database server's clock does not step back;
+  no prepared (two-phase) transactions, which Django does not use.
+- SQLite stamps the time of the writing statement. Writers take turns on one
+  write lock: the backup takes that lock (``BEGIN IMMEDIATE``, waiting for
+  the writer in progress to commit), reads the clock as the watermark and
+  lets go, then opens its snapshot. Every write the snapshot cannot see
+  happens after the lock was released, so its stamp is later than the
+  watermark. Writers and the backup share one host's clock.
+A long transaction holds the watermark back, so the next incremental carries
+what changed since that transaction started: rows in the overlap travel
+twice; restores apply them idempotently.
 """
 
 from __future__ import annotations
@@ -21,18 +47,21 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, connections
-from django.utils import timezone
 
 from backups.archive.rows import escape_text
 from backups.registry import TableSpec
 
 BLOCK_SIZE = 1024 * 1024
 FETCH_ROWS = 5000
-CLOCK_MARGIN = timedelta(seconds=60)
+# The earliest start of the transactions running now (or now, without any).
+_OLDEST_RUNNING = (
+    "SELECT least(now(), (SELECT min(xact_start) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()))"
+)
 
 
 @dataclass
@@ -53,9 +82,19 @@ class Snapshot:
         utc = moment.astimezone(UTC)
         if self.engine == "postgresql":
             return f"\"{column}\" >= '{utc.isoformat()}'::timestamptz"
-        # SQLite holds naive UTC text, without a fraction when it is zero:
-        # compare from the start of the second so that no such row is missed.
-        return f"\"{column}\" >= '{utc.strftime('%Y-%m-%d %H:%M:%S')}'"
+        return f"\"{column}\" >= '{sqlite_text(utc)}'"
+
+
+def sqlite_text(moment: datetime) -> str:
+    """Return the shortest text of a UTC time as SQLite stores it, for comparisons.
+
+    SQLite holds naive UTC text (``2026-12-02 01:56:38.123000``, or without a
+    fraction when it is zero, or with three digits from ``strftime``). With
+    the fraction's trailing zeros dropped, text order is time order against
+    each of those forms, so a row stamped exactly at ``moment`` is included.
+    """
+    text = moment.strftime("%Y-%m-%d %H:%M:%S.%f").rstrip("0")
+    return text.rstrip(".")
 
 
 @contextlib.contextmanager
@@ -101,14 +140,14 @@ def _postgresql_snapshot() -> Iterator[Snapshot]:
         wrapper.ensure_connection()
         raw = wrapper.connection
         raw.autocommit = True
+        # Before the snapshot exists (see the invariant above).
+        (before,) = raw.execute(_OLDEST_RUNNING).fetchone()
         raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         raw.execute("SET LOCAL TIME ZONE 'UTC'")
         raw.execute("SET LOCAL DateStyle = 'ISO, YMD'")
-        started, oldest = raw.execute(
-            "SELECT now(), (SELECT min(xact_start) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid())"
-        ).fetchone()
-        watermark = min(started, oldest or started) - CLOCK_MARGIN
+        # The transaction's first query takes its snapshot.
+        (after,) = raw.execute(_OLDEST_RUNNING).fetchone()
+        watermark = min(before, after)
 
         def dump(spec: TableSpec, where: str) -> Iterator[bytes]:
             yield from _copy_out(raw, f"COPY ({select_sql(spec, where)}) TO STDOUT")
@@ -176,7 +215,12 @@ def _sqlite_snapshot() -> Iterator[Snapshot]:
     if not connection.get_autocommit():
         raise RuntimeError("a SQLite backup must not run inside a transaction")
     raw = connection.connection
-    watermark = timezone.now() - CLOCK_MARGIN
+    raw.execute("BEGIN IMMEDIATE")  # no writer is half-way while we read the clock
+    try:
+        (stamp,) = raw.execute("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").fetchone()
+    finally:
+        raw.execute("COMMIT")
+    watermark = datetime.fromisoformat(stamp).replace(tzinfo=UTC)
     raw.execute("BEGIN DEFERRED")
     try:
         raw.execute("SELECT count(*) FROM sqlite_master").fetchone()

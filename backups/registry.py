@@ -36,7 +36,10 @@ class TableSpec:
     data_type: str
     # SQL condition selecting one user's rows; ``%(user)s`` is the user's id.
     user_filter: str
-    tracks_changes: bool = True
+    # SQL condition selecting the rows an incremental carries; ``%(since)s``
+    # is the condition "the database's change stamp >= the parent's watermark"
+    # on the ``updated_at`` column its triggers keep (messaging.triggers).
+    changed_filter: str = "%(since)s"
 
     @cached_property
     def model(self) -> type[models.Model]:
@@ -77,11 +80,24 @@ EXCLUDED: dict[str, str] = {
         "deletions are not state: incrementals carry the tombstones written since "
         "their parent, in a section of their own"
     ),
+    "messaging.accountchange": (
+        "change stamps of accounts: incrementals read them to pick the accounts "
+        "that changed; a restored database starts its next chain with a full"
+    ),
 }
 
 # The accounts every messaging row points at. System backups carry them so a
 # new, empty database can be restored; user restores never create accounts.
-ACCOUNTS = TableSpec(ACCOUNTS_TABLE, "accounts", "id = %(user)s", tracks_changes=False)
+# ``auth_user`` has no change column: triggers stamp each change in
+# ``messaging_accountchange``, and deleted accounts leave tombstones.
+ACCOUNTS = TableSpec(
+    ACCOUNTS_TABLE,
+    "accounts",
+    "id = %(user)s",
+    changed_filter=(
+        "id IN (SELECT user_id FROM messaging_accountchange WHERE %(since)s)"
+    ),
+)
 TOMBSTONES = TableSpec(TOMBSTONE_TABLE, "tombstones", "owner_id = %(user)s")
 
 

@@ -20,12 +20,9 @@ take well under a second, so the start-up would be most of a wall-clock
 figure, and the worker that runs scheduled backups and verifications has
 paid it long before. Their wall-clock ratios are printed for information.
 
-An incremental carries the rows changed since its parent's watermark, which
-lies ``CLOCK_MARGIN`` (60 s, backups/engines.py) before the parent started:
-rows changed in that last minute travel again. Scheduled incrementals are
-minutes apart, so each turn waits out the margin between editing its 1% and
-backing up; without it every incremental after the first would carry the
-previous turn's 1% as well. ``--no-wait`` skips the wait (2% per turn).
+An incremental carries the rows changed since its parent's watermark (the
+database's clock, backups/engines.py): each turn's incremental carries that
+turn's 1% of messages.
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -56,7 +52,6 @@ from bench.harness import (  # noqa: E402
 
 DATABASE = "talowa_bench_backup"
 SMALL_DATABASE = "talowa_bench_backup_small"
-CLOCK_MARGIN_S = 61  # backups.engines.CLOCK_MARGIN, and a second
 MODELS = [
     "auth.user",
     "messaging.conversation",
@@ -80,11 +75,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-dumpdata", action="store_true")
     parser.add_argument("--keep", action="store_true")
-    parser.add_argument(
-        "--no-wait",
-        action="store_true",
-        help="do not wait out the clock margin before each incremental",
-    )
     parser.add_argument(
         "--compression-level",
         type=int,
@@ -164,9 +154,6 @@ def run(options: argparse.Namespace, work: Path) -> int:
     incrementals = []
     for turn in range(options.runs):
         manage(env, "shell", "-c", touch_one_percent(turn))
-        if not options.no_wait:
-            print(f"Waiting {CLOCK_MARGIN_S} s (the clock margin) ...", flush=True)
-            time.sleep(CLOCK_MARGIN_S)
         incrementals.append(
             measure([*MANAGE, "create_backup", "--incremental", "--json"], env)
         )

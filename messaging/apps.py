@@ -5,9 +5,19 @@ import logging
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from messaging.triggers import (
+    CHANGE_TRIGGERS,
+    TOMBSTONE_TRIGGERS,
+    reinstall_missing_triggers,
+)
+
 logger = logging.getLogger(__name__)
 
-TRIGGERS_MIGRATION = ("messaging", "0002_tombstone_triggers")
+# Which migration installs which triggers.
+TRIGGER_MIGRATIONS = {
+    ("messaging", "0002_tombstone_triggers"): TOMBSTONE_TRIGGERS,
+    ("messaging", "0004_account_changes_and_database_stamps"): CHANGE_TRIGGERS,
+}
 
 
 class MessagingConfig(AppConfig):
@@ -18,23 +28,27 @@ class MessagingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        post_migrate.connect(repair_tombstone_triggers, sender=self)
+        post_migrate.connect(repair_triggers, sender=self)
 
 
-def repair_tombstone_triggers(sender, *, using: str = "default", **kwargs) -> None:
-    """After ``migrate``, put back any tombstone trigger a migration dropped."""
+def repair_triggers(sender, *, using: str = "default", **kwargs) -> None:
+    """After ``migrate``, put back any change-tracking trigger a migration dropped."""
     from django.db import connections
     from django.db.migrations.recorder import MigrationRecorder
 
-    from messaging.triggers import reinstall_missing_tombstone_triggers
-
     connection = connections[using]
-    if TRIGGERS_MIGRATION not in MigrationRecorder(connection).applied_migrations():
-        return  # migrated back to before the triggers existed
-    repaired = reinstall_missing_tombstone_triggers(connection)
+    applied = MigrationRecorder(connection).applied_migrations()
+    wanted = [
+        trigger
+        for migration, group in TRIGGER_MIGRATIONS.items()
+        if migration in applied  # not migrated back to before they existed
+        for trigger in group
+    ]
+    repaired = reinstall_missing_triggers(connection, wanted)
     if repaired:
         logger.warning(
-            "the tombstone triggers of %s were missing (a migration rebuilt the "
-            "table) and were put back; deletions made meanwhile have no tombstone",
+            "the change-tracking triggers %s were missing (a migration rebuilt "
+            "their table) and were put back; changes and deletions made "
+            "meanwhile were not tracked: take a full backup",
             ", ".join(repaired),
         )

@@ -1,10 +1,12 @@
 """The messaging data that TALOWA Admin protects (the source of truth).
 
 Every row carries ``created_at`` and an indexed ``updated_at`` so that an
-incremental backup can find what changed. Deletions are recorded as
-``Tombstone`` rows by database triggers (see migration 0002), so every delete
-path is covered: the ORM, cascades, bulk and raw SQL. The app knows nothing of
-the apps that back it up.
+incremental backup can find what changed; accounts (Django's ``auth.User``)
+get their change stamps in ``AccountChange``. Database triggers keep them
+(``messaging.triggers``): ``updated_at`` and the account stamps come from the
+database's clock on every insert and update, and every delete leaves a
+``Tombstone``, whichever path wrote: the ORM, cascades, ``QuerySet.update()``,
+bulk and raw SQL. The app knows nothing of the apps that back it up.
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ def media_storage():
 
 
 class TimeStamped(models.Model):
-    """Creation time and an indexed last-change time."""
+    """Creation time and an indexed last-change time.
+
+    The database sets ``updated_at`` on every insert and update (a trigger),
+    whatever value the instance holds; read it back with ``refresh_from_db``.
+    """
 
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField(db_index=True)
@@ -32,12 +38,10 @@ class TimeStamped(models.Model):
     def save(self, *args, **kwargs):
         from django.utils import timezone
 
-        now = timezone.now()
         if self.created_at is None:
-            self.created_at = now
-        self.updated_at = now
-        if kwargs.get("update_fields") is not None:
-            kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
+            self.created_at = timezone.now()
+        if self.updated_at is None:  # NOT NULL; the trigger writes the real one
+            self.updated_at = self.created_at
         super().save(*args, **kwargs)
 
 
@@ -248,6 +252,22 @@ class MediaFile(TimeStamped):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AccountChange(models.Model):
+    """When an account (``auth.User``, which has no change column) last changed.
+
+    Written by a trigger on every insert and update of ``auth_user``, so
+    incremental backups carry only the accounts that changed. No foreign key:
+    the stamp of a deleted account is harmless, and its tombstone is what
+    incrementals carry.
+    """
+
+    user_id = models.BigIntegerField(primary_key=True)
+    updated_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"account {self.user_id} changed"
 
 
 class Tombstone(models.Model):

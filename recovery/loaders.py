@@ -11,8 +11,10 @@ with one short transaction (``recovery.staging``).
   tables) deletes the scope's rows and inserts the backup's, with foreign
   keys checked before commit.
 
-Delete triggers are disabled for an in-place restore: the rows it removes are
-not deletions by users, and backup chains are closed after a restore.
+The change-tracking triggers (``messaging.triggers``) are disabled for an
+in-place restore: the rows it removes are not deletions by users, the rows it
+writes keep the ``updated_at`` the backup recorded, and backup chains are
+closed after a restore.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from django.db import connection
 
 from backups.archive.rows import decode_fields
 from backups.registry import TableSpec
-from messaging.triggers import TRACKED_TABLES, trigger_statements
+from messaging.triggers import switch_triggers
 
 COPY_BLOCK = 1024 * 1024
 INSERT_BATCH = 2000
@@ -91,26 +93,13 @@ def check_columns(spec: TableSpec, columns: list[str]) -> None:
 # --- Shared ---------------------------------------------------------------------
 
 
-def disable_delete_triggers() -> None:
-    _switch_delete_triggers(on=False)
+def disable_triggers(specs: Iterable[TableSpec]) -> None:
+    """Switch off the change-tracking triggers of the tables a restore writes."""
+    switch_triggers(connection, on=False, tables={spec.table for spec in specs})
 
 
-def enable_delete_triggers() -> None:
-    _switch_delete_triggers(on=True)
-
-
-def _switch_delete_triggers(*, on: bool) -> None:
-    if connection.vendor == "postgresql":
-        verb = "ENABLE" if on else "DISABLE"
-        statements = [
-            f"ALTER TABLE {quote(table)} {verb} TRIGGER {table}_tombstone"
-            for table in TRACKED_TABLES
-        ]
-    else:  # SQLite cannot disable a trigger: drop and recreate it
-        statements = trigger_statements(connection.vendor, create=on)
-    with connection.cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement)
+def enable_triggers(specs: Iterable[TableSpec]) -> None:
+    switch_triggers(connection, on=True, tables={spec.table for spec in specs})
 
 
 def advance_sequences(

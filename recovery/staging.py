@@ -19,8 +19,8 @@ connection builds the indexes of the tables already loaded meanwhile.
    accounts the backup needs, drop the live tables, move the staged ones
    into the live schema, add the foreign keys that cross the staging
    boundary (to accounts, to tables not restored, from other tables), create
-   the tombstone triggers and move id sequences past both the restored rows
-   and every id ever handed out.
+   the change-tracking triggers and move id sequences past both the restored
+   rows and every id ever handed out.
 
 Atomic either way: until the swap commits, the live tables are untouched
 (a killed restore leaves only the staging schema, dropped by the next
@@ -352,6 +352,8 @@ class StagedTables:
                     "EXCLUDING INDEXES)"
                     for table in [*self.tables, ACCOUNTS.table]
                 ),
+                # Incrementals replace accounts by id, tombstones delete them.
+                f"ALTER TABLE {SCHEMA}.{quote(ACCOUNTS.table)} ADD PRIMARY KEY (id)",
                 # Staged names first; the live schema for everything else.
                 f"SET search_path TO {SCHEMA}, {quote(self.live.schema)}",
             )

@@ -99,11 +99,12 @@ def _condition(plan: ArchivePlan, snapshot: Snapshot, spec: TableSpec) -> str:
     if plan.owner_id is not None:
         parts.append(spec.user_filter % {"user": int(plan.owner_id)})
     if spec is TOMBSTONES:
-        labels = ", ".join(f"'{s.label}'" for s in tables_for(plan.data_types))
+        labels = ", ".join(f"'{s.label}'" for s in _specs(plan) if s is not spec)
         parts.append(f"model IN ({labels})")
         parts.append(snapshot.changed_since("deleted_at", plan.since))
-    elif plan.since is not None and spec.tracks_changes:
-        parts.append(snapshot.changed_since("updated_at", plan.since))
+    elif plan.since is not None:
+        since = snapshot.changed_since("updated_at", plan.since)
+        parts.append(spec.changed_filter % {"since": since})
     return " AND ".join(parts)
 
 

@@ -3,7 +3,11 @@
 Invariants: the whole load, including ``replace``'s deletion, is one
 transaction, so the tables end up either as they were or fully seeded; media
 bytes are stored (content-addressed, idempotently) before the commit, so no
-committed row names a missing object.
+committed row names a missing object. Rows keep their generated history: the
+change-tracking triggers (``messaging.triggers``) are off during the load, as
+during a restore, so ``updated_at`` is the generated time, not the database's
+clock. A backup chain does not span a seeding (``replace`` removes the
+tombstones too): take a full backup after seeding.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from messaging.seeding.plan import MessagingNotEmpty, SeedPlan
 from messaging.seeding.timeline import Timeline
 from messaging.seeding.users import ensure_users
 from messaging.seeding.writers import Writer, writer_for
+from messaging.triggers import switch_triggers
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +102,9 @@ def seed_messaging(
         )
         context = gen.Context(plan, user_ids, timeline, payloads)
         with writer.loading(tables):
+            switch_triggers(connection, on=False, tables=set(tables))
             counts, table_seconds = _write_rows(writer, context, progress)
+            switch_triggers(connection, on=True, tables=set(tables))
             progress.note("Finishing: indexes, foreign keys, media bytes")
         used = [payloads[index] for index in sorted(context.used_payloads)]
         written = store_payloads(media_storage(), used)

@@ -2,10 +2,15 @@
 or, for a system restore on PostgreSQL, to staged tables the caller swaps in.
 
 The full backup replaces the scope's rows; each incremental then replaces the
-rows it carries and deletes what its tombstones name. For a user restore from
-a system backup, rows are filtered to the user's (backups/registry.py says
-which rows belong to a user). Conversations are shared: a user restore only
-adds the user's conversations that are missing, never changes or removes one.
+rows it carries and deletes what its tombstones name. Accounts are added,
+never changed or removed: a system restore adds each account the database
+lacks, as the newest archive of the chain has it (unless a tombstone of the
+chain deleted it); accounts the database already has stay as they are.
+
+For a user restore from a system backup, rows are filtered to the user's
+(backups/registry.py says which rows belong to a user). Conversations are
+shared: a user restore only adds the user's conversations that are missing,
+never changes or removes one.
 Media bytes are written to the media storage by SHA-256 name; content-
 addressed, so a rolled-back restore leaves at most unused, correct files.
 """
@@ -21,6 +26,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
+from django.db import connection
 
 from backups.archive import ArchiveSection
 from backups.archive.rows import iter_lines
@@ -62,6 +68,11 @@ class ApplyPlan:
     def labels(self) -> set[str]:
         return {s.label for s in self.specs}
 
+    @property
+    def written_specs(self) -> list[TableSpec]:
+        """The tables the restore writes: a system restore adds accounts too."""
+        return [ACCOUNTS, *self.specs] if self.user_id is None else list(self.specs)
+
     def where(self, spec: TableSpec) -> str:
         if self.user_id is None:
             return ""
@@ -89,12 +100,16 @@ class Applier:
     # Ids each table received from the current incremental: a row in the
     # snapshot exists, whatever a tombstone in the same window says.
     upserted: dict[str, set[int]] = field(default_factory=dict)
+    # Accounts the database had before the restore: never changed or removed.
+    kept_accounts: set[int] = field(default_factory=set)
 
     def run(self) -> dict[str, TableTally]:
         """Clear the scope, apply every archive of the chain, check references."""
         if self.staging is not None:  # staged tables start empty
             self.rows.db = self.staging.db
         else:
+            if self.plan.user_id is None:
+                self.kept_accounts = _account_ids()
             self._clear()
         for position, backup in enumerate(self.plan.chain):
             self._apply_archive(backup, first=position == 0)
@@ -144,7 +159,7 @@ class Applier:
             return self._tombstones(section, filtered=filtered)
         if label == ACCOUNTS.label:
             if plan.user_id is None:
-                return self._accounts(section)
+                return self._accounts(section, first=first)
             return section.skip()
         if label not in plan.labels:
             return section.skip()
@@ -223,16 +238,20 @@ class Applier:
             self.rows.load(spec, columns, lines(), replace=False, keep_existing=True)
         held.file.close()
 
-    def _accounts(self, section: ArchiveSection) -> None:
+    def _accounts(self, section: ArchiveSection, *, first: bool) -> None:
         columns = section.meta["columns"]
         check_columns(ACCOUNTS, columns)
-        self.rows.load(
-            ACCOUNTS,
-            columns,
-            iter_lines(section.iter_data()),
-            replace=False,
-            keep_existing=True,
+        kept = self.kept_accounts
+        lines = (
+            line
+            for line in iter_lines(section.iter_data())
+            if int(line.split(b"\t", 1)[0]) not in kept
         )
+        if not first:
+            seen = self.upserted.setdefault(ACCOUNTS.label, set())
+            lines = _recording_ids(lines, seen)
+        # A later archive's account replaces an earlier one's.
+        self.rows.load(ACCOUNTS, columns, lines, replace=not first, keep_existing=first)
 
     def _tombstones(self, section: ArchiveSection, *, filtered: bool) -> None:
         columns = section.meta["columns"]
@@ -241,16 +260,19 @@ class Applier:
         )
         doomed: dict[str, list[int]] = {}
         user = str(self.plan.user_id).encode() if filtered else None
+        labels = {spec.label for spec in self.plan.written_specs}
         for line in iter_lines(section.iter_data()):
             fields = line.split(b"\t")
             label = fields[model_at].decode()
-            if label not in self.plan.labels:
+            if label not in labels:
                 continue
             if self.plan.user_id is not None and label == CONVERSATION:
                 continue
             if user is not None and fields[owner_at] != user:
                 continue
             row_id = int(fields[id_at])
+            if label == ACCOUNTS.label and row_id in self.kept_accounts:
+                continue
             if row_id not in self.upserted.get(label, ()):
                 doomed.setdefault(label, []).append(row_id)
         for label, ids in doomed.items():
@@ -305,6 +327,12 @@ def _owned_by(
         fields = line.split(b"\t")
         if any(fields[p] == user for p in positions):
             yield line
+
+
+def _account_ids() -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {ACCOUNTS.table}")
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _recording_ids(lines: Iterable[bytes], seen: set[int]) -> Iterator[bytes]:

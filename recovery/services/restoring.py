@@ -40,8 +40,8 @@ from backups.services.discovery import find_backup
 from recovery.exceptions import RestoreRefused
 from recovery.loaders import (
     RestoreConflict,
-    disable_delete_triggers,
-    enable_delete_triggers,
+    disable_triggers,
+    enable_triggers,
 )
 from recovery.services import preview
 from recovery.services.applying import Applier, ApplyPlan
@@ -235,9 +235,9 @@ def _apply_in_place(applier: Applier, settle: Settle) -> dict[str, Any]:
     with transaction.atomic():
         if dry_run:
             preview.capture_before(applier.plan)
-        disable_delete_triggers()
+        disable_triggers(applier.plan.written_specs)
         tallies = applier.run()
-        enable_delete_triggers()
+        enable_triggers(applier.plan.written_specs)
         changes = preview.compare_after(applier.plan) if dry_run else None
         result = settle(tallies, changes)
         if dry_run:

@@ -93,18 +93,3 @@ def world(data_dir, make_user) -> World:
         caller=ravi, callee=meena, status="missed", started_at=now
     )
     return World(asha, ravi, meena, direct, group)
-
-
-def age_all_rows(minutes: int = 10) -> None:
-    """Move every messaging row's timestamps into the past.
-
-    Incrementals look back a safety margin before their parent's watermark
-    (``backups.engines.CLOCK_MARGIN``); data older than that is settled.
-    """
-    from django.db.models import F
-
-    delta = timedelta(minutes=minutes)
-    for model in (Conversation, Participant, Message, CallRecord, MediaFile):
-        model.objects.update(
-            created_at=F("created_at") - delta, updated_at=F("updated_at") - delta
-        )

@@ -19,13 +19,12 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from backups import engines
 from backups.models import Backup
 from backups.services import create_full_backup, create_incremental_backup
 from backups.storage import PARTIAL_MARKER, object_store
 from messaging.models import Message
 from talowa_admin.liveness import HOST
-from tests.backups.conftest import age_all_rows
+from tests.backups.conftest import HINDI
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -123,12 +122,14 @@ def test_killed_backup_leaves_nothing_that_looks_finished(data_dir, settings):
 
 
 @pytest.mark.postgres
-def test_incremental_sees_rows_committed_after_the_parent_snapshot(world, monkeypatch):
-    """A writer that began before a backup and commits after it is not missed."""
+def test_changes_committed_after_a_backup_reach_the_next_incremental(world):
+    """A writer that began before a backup and commits after it is not missed.
+
+    Its rows are stamped with the start of its transaction, earlier than the
+    backups taken while it runs; their watermark must not pass that start.
+    """
     import psycopg
 
-    monkeypatch.setattr(engines, "CLOCK_MARGIN", timedelta(0))
-    age_all_rows()
     db = connection.settings_dict
     other = psycopg.connect(
         host=db["HOST"] or "127.0.0.1",
@@ -139,22 +140,32 @@ def test_incremental_sees_rows_committed_after_the_parent_snapshot(world, monkey
     try:
         other.execute("SELECT 1")  # the writer's transaction starts here
         time.sleep(0.2)
-        stamp = timezone.now()  # computed by the app before its INSERT
+        long_ago = timezone.now() - timedelta(days=1)  # what a careless app passes
         other.execute(
             "INSERT INTO messaging_message (created_at, updated_at, conversation_id,"
             " sender_id, kind, body, metadata, is_edited, is_deleted) VALUES"
             " (%s, %s, %s, %s, 'regular', 'late writer', '{}', false, false)",
-            [stamp, stamp, world.direct.id, world.asha.id],
+            [long_ago, long_ago, world.direct.id, world.asha.id],
+        )
+        other.execute(
+            "UPDATE messaging_message SET body = 'late edit' WHERE body = %s", [HINDI]
+        )
+        other.execute(
+            "UPDATE auth_user SET first_name = 'Late' WHERE id = %s", [world.meena.id]
         )
         time.sleep(0.2)
         full = Backup.objects.get(pk=create_full_backup())
         assert full.counts["messages"] == 5  # uncommitted: not in the snapshot
+        during = Backup.objects.get(pk=create_incremental_backup())
+        assert during.counts["messages"] == during.counts["accounts"] == 0
         other.commit()
     finally:
         other.close()
-    incremental = Backup.objects.get(pk=create_incremental_backup())
-    assert incremental.counts["messages"] == 1
-    assert Message.objects.filter(body="late writer").exists()
+    after = Backup.objects.get(pk=create_incremental_backup())
+    assert after.parent_id == during.id
+    assert after.counts["messages"] == 2
+    assert after.counts["accounts"] == 1
+    assert Message.objects.filter(body__in=["late writer", "late edit"]).count() == 2
 
 
 def test_wrong_key_is_a_clear_error_naming_it(world, settings):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 
 from backups.archive.rows import decode_fields
@@ -24,7 +25,6 @@ from tests.backups.conftest import (
     MEDIA_BYTES,
     SECRET_BODY,
     TELUGU,
-    age_all_rows,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -111,8 +111,51 @@ def test_selected_types_only(world):
     assert manifest["data_types"] == ["conversations"]
 
 
+def account_rows(content: dict) -> dict[str, list]:
+    """Return the accounts an archive carries, by username."""
+    columns = [f.column for f in get_user_model()._meta.concrete_fields]
+    at = columns.index("username")
+    return {row[at]: row for row in content["tables"]["auth.user"]}
+
+
+def test_incremental_after_no_change_carries_nothing(world, make_user):
+    for n in range(17):
+        make_user(f"member{n}")
+    full = Backup.objects.get(pk=create_full_backup())
+    assert full.counts["accounts"] == 20
+    incremental = Backup.objects.get(pk=create_incremental_backup())
+    assert {k: v for k, v in incremental.counts.items() if v} == {}
+    content, _manifest = read_archive(incremental)
+    assert account_rows(content) == {}
+
+
+def test_incremental_carries_exactly_the_account_that_changed(world):
+    create_full_backup()
+    get_user_model().objects.filter(pk=world.ravi.pk).update(first_name="Ravi Kumar")
+    incremental = Backup.objects.get(pk=create_incremental_backup())
+    assert incremental.counts["accounts"] == 1
+    content, _manifest = read_archive(incremental)
+    accounts = account_rows(content)
+    assert list(accounts) == ["ravi"]
+    assert "Ravi Kumar" in accounts["ravi"]
+    # And the next incremental does not carry it again.
+    again = Backup.objects.get(pk=create_incremental_backup())
+    assert again.counts["accounts"] == 0
+
+
+def test_a_deleted_account_reaches_the_incremental(world, make_user):
+    leaving = make_user("leaving")
+    leaving_id = leaving.id
+    create_full_backup()
+    leaving.delete()
+    incremental = Backup.objects.get(pk=create_incremental_backup())
+    content, _manifest = read_archive(incremental)
+    tombstones = [row[1:3] for row in content["tables"]["messaging.tombstone"]]
+    assert ["auth.user", str(leaving_id)] in tombstones
+    assert account_rows(content) == {}
+
+
 def test_incremental_carries_changes_and_deletions(world):
-    age_all_rows()
     full = Backup.objects.get(pk=create_full_backup())
     edited = Message.objects.get(body=HINDI)
     edited.body = HINDI + " (edited)"
@@ -196,3 +239,29 @@ def test_verify_detects_an_archive_swapped_for_another(world):
     (root / first.object_key).write_bytes((root / second.object_key).read_bytes())
     result = verify_backup(first)
     assert not result.ok
+
+
+@pytest.mark.parametrize(
+    "watermark",
+    ["2026-12-02 01:56:38.123000", "2026-12-02 01:56:38", "2026-12-02 01:56:38.1"],
+)
+def test_sqlite_stamps_compare_with_the_watermark_as_times_do(watermark):
+    from datetime import UTC, datetime, timedelta
+
+    from backups.engines import sqlite_text
+
+    moment = datetime.fromisoformat(watermark).replace(tzinfo=UTC)
+    since = sqlite_text(moment)
+
+    def forms(at: datetime) -> set[str]:  # Django's text and the triggers'
+        naive = at.replace(tzinfo=None)
+        return {str(naive), naive.strftime("%Y-%m-%d %H:%M:%S.%f")} | (
+            {naive.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]}
+            if at.microsecond % 1000 == 0
+            else set()
+        )
+
+    for offset in (-1000, -1, 0, 1, 1000):
+        at = moment + timedelta(microseconds=offset)
+        for text in forms(at):
+            assert (text >= since) == (offset >= 0), (text, since)

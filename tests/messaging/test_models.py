@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta
+
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from messaging.models import (
+    AccountChange,
     CallRecord,
     Conversation,
     MediaFile,
@@ -40,19 +45,91 @@ def refused(**fields):
         model.objects.create(**fields)
 
 
-def test_timestamps_are_set_and_updated_at_moves(chat, people):
+def stored(model, pk) -> tuple[datetime, datetime]:
+    return model.objects.values_list("created_at", "updated_at").get(pk=pk)
+
+
+def recent(moment: datetime) -> bool:
+    return abs(timezone.now() - moment) < timedelta(minutes=1)
+
+
+# Each statement is its own transaction: PostgreSQL's now() moves between them.
+@pytest.mark.django_db(transaction=True)
+def test_the_database_stamps_updated_at_whatever_the_application_passes(chat, people):
+    long_ago = timezone.now() - timedelta(days=30)
     message = Message.objects.create(
-        conversation=chat, sender=people[0], kind="regular", body="నమస్కారం"
+        conversation=chat,
+        sender=people[0],
+        kind="regular",
+        body="నమస్కారం",
+        created_at=long_ago,
+        updated_at=long_ago,
     )
-    assert message.created_at == message.updated_at
-    first = message.updated_at
+    created_at, inserted = stored(Message, message.pk)
+    assert created_at == long_ago  # a creation time in the past is the app's
+    assert recent(inserted)
+
+    time.sleep(0.01)
     message.body = "नमस्ते"
-    message.is_edited = True
-    message.save(update_fields=["body", "is_edited"])
-    message.refresh_from_db()
-    assert message.updated_at > first
-    assert message.created_at < message.updated_at
-    assert message.body == "नमस्ते"
+    message.updated_at = long_ago
+    message.save(update_fields=["body", "updated_at"])
+    _, saved = stored(Message, message.pk)
+    assert saved > inserted and recent(saved)
+
+    time.sleep(0.01)
+    Message.objects.filter(pk=message.pk).update(body="hello")  # updated_at untouched
+    _, updated = stored(Message, message.pk)
+    assert updated > saved and recent(updated)
+
+    time.sleep(0.01)
+    Message.objects.filter(pk=message.pk).update(updated_at=long_ago)
+    _, rewound = stored(Message, message.pk)
+    assert rewound > updated and recent(rewound)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_messaging_table_takes_updated_at_from_the_database(chat, people):
+    CallRecord.objects.create(
+        caller=people[0], callee=people[1], status="missed", started_at=timezone.now()
+    )
+    MediaFile.objects.create(
+        owner=people[0],
+        name="a.txt",
+        content_type="text/plain",
+        size=1,
+        sha256="a" * 64,
+        file="aa/" + "a" * 64,
+    )
+    Message.objects.create(conversation=chat, sender=people[0], kind="regular")
+    long_ago = timezone.now() - timedelta(days=30)
+    for model in (Conversation, Participant, Message, CallRecord, MediaFile):
+        assert model.objects.update(updated_at=long_ago) > 0
+        assert not model.objects.filter(updated_at__lt=long_ago + timedelta(days=29))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_row_is_not_created_after_the_database_stored_it(chat, people):
+    ahead = timezone.now() + timedelta(hours=1)  # an application clock running fast
+    message = Message.objects.create(
+        conversation=chat, sender=people[0], kind="regular", created_at=ahead
+    )
+    created_at, updated_at = stored(Message, message.pk)
+    assert created_at == updated_at and recent(updated_at)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_account_changes_are_stamped_and_deletions_tombstoned(people):
+    asha, ravi = people
+    stamps = dict(AccountChange.objects.values_list("user_id", "updated_at"))
+    assert set(stamps) >= {asha.id, ravi.id}
+    time.sleep(0.01)
+    get_user_model().objects.filter(pk=asha.pk).update(first_name="Asha")
+    after = dict(AccountChange.objects.values_list("user_id", "updated_at"))
+    assert after[asha.id] > stamps[asha.id] and recent(after[asha.id])
+    assert after[ravi.id] == stamps[ravi.id]
+    ravi_id = ravi.id
+    ravi.delete()
+    assert ("auth.user", ravi_id, ravi_id) in tombstones()
 
 
 def test_constraints(chat, people):
@@ -150,24 +227,35 @@ def test_deleting_a_user_tombstones_their_data(chat, people):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_migrate_puts_back_a_tombstone_trigger_that_a_migration_dropped(chat, people):
+def test_migrate_puts_back_the_triggers_that_a_migration_dropped(chat, people):
     from django.core.management import call_command
 
-    from messaging.triggers import missing_tombstone_triggers
+    from messaging.triggers import missing_triggers
 
-    assert missing_tombstone_triggers(connection) == []
+    assert missing_triggers(connection) == []
+    postgresql = connection.vendor == "postgresql"
+    dropped = {
+        "messaging_message": "messaging_message_tombstone",
+        "messaging_participant": (
+            "messaging_participant_stamp"
+            if postgresql
+            else "messaging_participant_stamp_update"
+        ),
+        "auth_user": "auth_user_changed" if postgresql else "auth_user_changed_insert",
+    }
     with connection.cursor() as cursor:  # as SQLite's table rebuild does
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "DROP TRIGGER messaging_message_tombstone ON messaging_message"
-            )
-        else:
-            cursor.execute("DROP TRIGGER messaging_message_tombstone")
-    assert missing_tombstone_triggers(connection) == ["messaging_message"]
+        for table, trigger in dropped.items():
+            on = f" ON {table}" if postgresql else ""
+            cursor.execute(f"DROP TRIGGER {trigger}{on}")
+    assert {t.name for t in missing_triggers(connection)} == {
+        "messaging_message_tombstone",
+        "messaging_participant_stamp",
+        "auth_user_changed",
+    }
 
     call_command("migrate", verbosity=0)
 
-    assert missing_tombstone_triggers(connection) == []
+    assert missing_triggers(connection) == []
     message = Message.objects.create(
         conversation=chat, sender=people[0], kind="regular"
     )
@@ -175,3 +263,8 @@ def test_migrate_puts_back_a_tombstone_trigger_that_a_migration_dropped(chat, pe
     message.delete()
     # (earlier transactional tests may leave tombstones: flush deletes rows)
     assert ("messaging.message", message_id, people[0].id) in tombstones()
+    long_ago = timezone.now() - timedelta(days=30)
+    Participant.objects.update(updated_at=long_ago)
+    assert not Participant.objects.filter(updated_at__lt=long_ago + timedelta(days=1))
+    newcomer = get_user_model().objects.create_user("newcomer")
+    assert AccountChange.objects.filter(user_id=newcomer.id).exists()

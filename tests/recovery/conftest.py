@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from tests.backups.conftest import World, add_media, age_all_rows, world  # noqa: F401
+from tests.backups.conftest import World, add_media, world  # noqa: F401
 
 MESSAGING_TABLES = (
     "messaging_conversation",
@@ -29,6 +29,17 @@ def table_state(tables=MESSAGING_TABLES) -> dict[str, list[tuple]]:
                 tuple(_neutral(v) for v in row) for row in cursor.fetchall()
             ]
     return state
+
+
+def account_state() -> list[tuple]:
+    """Every account row (every column), engine-neutral, ordered by id."""
+    from backups.registry import ACCOUNTS
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(ACCOUNTS.columns)} FROM {ACCOUNTS.table} ORDER BY id"
+        )
+        return [tuple(_neutral(v) for v in row) for row in cursor.fetchall()]
 
 
 def _neutral(value):
@@ -67,6 +78,12 @@ import json, django
 django.setup()
 from tests.recovery.conftest import table_state
 print(json.dumps(table_state()))
+"""
+DUMP_ACCOUNTS = """
+import json, django
+django.setup()
+from tests.recovery.conftest import account_state
+print(json.dumps(account_state()))
 """
 
 
@@ -120,8 +137,17 @@ class Scratch:
         return result
 
     def state(self, url: str) -> dict:
+        return {
+            table: [tuple(row) for row in rows]
+            for table, rows in self._dump(url, DUMP_STATE).items()
+        }
+
+    def accounts(self, url: str) -> list[tuple]:
+        return [tuple(row) for row in self._dump(url, DUMP_ACCOUNTS)]
+
+    def _dump(self, url: str, script: str):
         result = subprocess.run(
-            [sys.executable, "-c", DUMP_STATE],
+            [sys.executable, "-c", script],
             cwd=ROOT,
             env=self.env(url),
             capture_output=True,
@@ -129,10 +155,7 @@ class Scratch:
             timeout=120,
         )
         assert result.returncode == 0, result.stderr
-        return {
-            table: [tuple(row) for row in rows]
-            for table, rows in json.loads(result.stdout).items()
-        }
+        return json.loads(result.stdout)
 
     def drop(self) -> None:
         if not self.pg_names:

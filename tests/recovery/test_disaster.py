@@ -9,11 +9,18 @@ import sys
 import time
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 
 from backups.services import create_full_backup, create_incremental_backup
 from messaging.models import Message
-from tests.recovery.conftest import ROOT, age_all_rows, postgres_available, table_state
+from tests.backups.conftest import HINDI
+from tests.recovery.conftest import (
+    ROOT,
+    account_state,
+    postgres_available,
+    table_state,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,7 +34,6 @@ def _as_tuples(state: dict) -> dict:
 
 
 def test_restore_into_an_empty_database_that_never_saw_the_backup(world, scratch):
-    age_all_rows()
     create_full_backup()
     Message.objects.create(
         conversation=world.group,
@@ -60,6 +66,34 @@ def test_restore_into_an_empty_database_that_never_saw_the_backup(world, scratch
         "from django.contrib.auth import get_user_model; "
         "get_user_model().objects.create_user('newcomer')",
     )
+
+
+def test_a_chain_restored_into_an_empty_database_equals_the_live_data(
+    world, scratch, make_user
+):
+    leaving = make_user("leaving")
+    create_full_backup()
+    users = get_user_model().objects
+    users.filter(pk=world.ravi.pk).update(first_name="Ravi Kumar")
+    leaving.delete()
+    newcomer = make_user("newcomer", first_name="Lakshmi")
+    Message.objects.create(
+        conversation=world.group, sender=newcomer, kind="group", body="hello"
+    )
+    Message.objects.filter(body=HINDI).update(body="edited")  # updated_at untouched
+    create_incremental_backup()
+    users.filter(pk=newcomer.pk).update(last_name="Devi")
+    world.meena.set_password("a new one, 2026")
+    world.meena.save()
+    Message.objects.filter(sender=world.ravi).delete()
+    last = create_incremental_backup()
+    expected = _as_tuples(_state_of_this_database())
+    expected_accounts = [tuple(row) for row in json.loads(json.dumps(account_state()))]
+    url = scratch.url(connection.vendor)
+    scratch.manage(url, "migrate", "-v0")
+    scratch.manage(url, "restore_backup", last, "--noinput", "--no-pre-restore-backup")
+    assert scratch.state(url) == expected
+    assert scratch.accounts(url) == expected_accounts
 
 
 def test_backup_restores_into_the_other_engine(world, scratch):

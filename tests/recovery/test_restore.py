@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.storage import storages
@@ -12,6 +14,7 @@ from backups.exceptions import BackupError, BackupInProgress
 from backups.models import Backup
 from backups.services import create_full_backup, create_incremental_backup
 from messaging.models import (
+    AccountChange,
     CallRecord,
     Conversation,
     MediaFile,
@@ -19,20 +22,19 @@ from messaging.models import (
     Participant,
     Tombstone,
 )
+from messaging.triggers import missing_triggers
 from recovery.exceptions import RestoreRefused
 from recovery.services.restoring import restore_from_backup
 from talowa_admin.models import AuditEvent
 from tests.backups.conftest import HINDI, MEDIA_BYTES, SECRET_BODY, TELUGU
-from tests.recovery.conftest import MESSAGING_TABLES, age_all_rows, table_state
+from tests.recovery.conftest import MESSAGING_TABLES, account_state, table_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def scramble(world) -> None:
     """Change the world in every way a restore must undo."""
-    Message.objects.filter(body=TELUGU).update(
-        body="overwritten", updated_at=timezone.now()
-    )
+    Message.objects.filter(body=TELUGU).update(body="overwritten")
     Message.objects.filter(body=SECRET_BODY).delete()
     Message.objects.create(
         conversation=world.group,
@@ -62,10 +64,36 @@ def test_system_restore_returns_exactly_the_backup_state(world):
     assert fresh.id > max(row[0] for row in expected["messaging_message"])
 
 
-def test_restore_applies_the_whole_chain(world):
-    age_all_rows()
+def test_system_restore_adds_back_accounts_as_the_chain_last_saw_them(world, make_user):
+    users = get_user_model().objects
+    lone, gone = make_user("lone"), make_user("gone")
+    gone_id = gone.pk
     create_full_backup()
-    Message.objects.filter(body=HINDI).update(body="edited", updated_at=timezone.now())
+    users.filter(pk=lone.pk).update(first_name="Changed after the full backup")
+    gone.delete()
+    last = create_incremental_backup()
+    expected = account_state()
+    users.filter(pk=lone.pk).delete()
+    users.filter(pk=world.asha.pk).update(first_name="Asha, changed since")
+    restore_from_backup(last, create_pre_restore_backup=False)
+    restored = {row[0]: row for row in account_state()}
+    # The missing account is back as the incremental had it; the deleted one
+    # stays deleted; an account the database has is left as it is.
+    assert restored[lone.pk] == next(row for row in expected if row[0] == lone.pk)
+    assert gone_id not in restored
+    assert users.get(pk=world.asha.pk).first_name == "Asha, changed since"
+    # Change tracking is back on for the restored tables.
+    assert missing_triggers(connection) == []
+    a_minute_ago = timezone.now() - timedelta(minutes=1)
+    users.filter(pk=lone.pk).update(first_name="After the restore")
+    assert AccountChange.objects.get(user_id=lone.pk).updated_at > a_minute_ago
+    Message.objects.update(updated_at=a_minute_ago - timedelta(days=1))
+    assert not Message.objects.filter(updated_at__lt=a_minute_ago)
+
+
+def test_restore_applies_the_whole_chain(world):
+    create_full_backup()
+    Message.objects.filter(body=HINDI).update(body="edited")
     Message.objects.get(body=SECRET_BODY).delete()
     Message.objects.create(
         conversation=world.direct,
@@ -147,7 +175,6 @@ def test_user_restore_dry_run_has_a_sample(world):
 
 
 def test_next_backup_after_a_restore_starts_a_new_chain(world):
-    age_all_rows()
     full = create_full_backup()
     Message.objects.create(
         conversation=world.group, sender=world.asha, kind="group", body="between"
@@ -192,7 +219,6 @@ def test_unknown_backup_and_types_are_refused(world):
 def test_corrupted_incremental_mid_chain_is_refused_before_any_write(world):
     from backups.storage import object_store
 
-    age_all_rows()
     create_full_backup()
     Message.objects.create(
         conversation=world.group, sender=world.asha, kind="group", body="one"
