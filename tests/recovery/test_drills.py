@@ -19,14 +19,13 @@ from recovery.services.drills import run_restore_drill
 from recovery.staging import SCHEMA
 from talowa_admin.models import AuditEvent
 from tests.backups.conftest import HINDI, SECRET_BODY
-from tests.recovery.conftest import age_all_rows, table_state
+from tests.recovery.conftest import table_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def make_chain(world) -> tuple[str, str]:
     """A full backup and an incremental carrying an edit, a deletion, an addition."""
-    age_all_rows()
     full = create_full_backup()
     Message.objects.filter(body=HINDI).update(body="edited", updated_at=timezone.now())
     Message.objects.get(body=SECRET_BODY).delete()
