@@ -9,11 +9,28 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from backups.services.usage import (
+    recent_backups,
+    schedule_summaries,
+    storage_usage,
+    weekly_growth,
+)
+from recovery.services import check_system_health
+from recovery.services.health import latest_health
 from talowa_admin.audit import record_audit_event
 from talowa_admin.models import SystemSettings
+
+__all__ = [
+    "check_system_health",
+    "configure_system_settings",
+    "execute_disaster_recovery",
+    "get_backup_status",
+    "perform_data_export",
+]
 
 _SETTING_NAMES = (
     "default_backup_interval",
@@ -129,3 +146,55 @@ def execute_disaster_recovery(
         create_pre_restore_backup=create_pre_restore_backup,
         actor=actor,
     )
+
+
+def get_backup_status() -> dict[str, Any]:
+    """Return storage usage, recent backups, schedules and recommendations.
+
+    The keys are documented in docs/operations.md ("Backup status").
+    Recommendations come from the newest stored health check (``check_health``
+    and the hourly schedule store it) and from the storage's growth.
+    """
+    usage = storage_usage()
+    return {
+        "storage_usage": usage,
+        "backup_history": recent_backups(),
+        "schedules": schedule_summaries(),
+        "recommendations": [
+            snapshot.recommendation
+            for snapshot in latest_health().values()
+            if snapshot.recommendation
+        ]
+        + storage_trend(usage),
+    }
+
+
+def storage_trend(usage: dict[str, Any]) -> list[str]:
+    """Say how fast the backup storage grows and when the quota is reached."""
+    growth = weekly_growth(usage["daily"])
+    if growth <= 0:
+        return []
+    sentence = f"Backup storage grows {_size(growth)} a week"
+    quota = settings.TALOWA_BACKUP_STORAGE_QUOTA_BYTES
+    held = usage["total"]["bytes"]
+    if not quota:
+        return [sentence + "."]
+    if held >= quota:
+        return [
+            f"{sentence}; the quota of {_size(quota)} is reached: run "
+            "`expire_backups` or raise TALOWA_BACKUP_STORAGE_QUOTA_BYTES."
+        ]
+    weeks = (quota - held) / growth
+    return [
+        f"{sentence}; the quota of {_size(quota)} is reached in {weeks:.0f} "
+        f"week{'s' if round(weeks) != 1 else ''}: plan `expire_backups` rules or "
+        "more space."
+    ]
+
+
+def _size(count: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")

@@ -230,3 +230,17 @@ def _post_webhook(url: str, body: dict[str, Any]) -> None:
             body["component"],
             type(exc).__name__,
         )
+
+
+def latest_health() -> dict[str, HealthSnapshot]:
+    """Return the newest stored snapshot of each component, by component."""
+    newest: dict[str, HealthSnapshot] = {}
+    for check in CHECKS:
+        snapshot = (
+            HealthSnapshot.objects.filter(component=check.name)
+            .order_by("-checked_at", "-id")
+            .first()
+        )
+        if snapshot is not None:
+            newest[check.name] = snapshot
+    return newest

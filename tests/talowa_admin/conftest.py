@@ -1,0 +1,3 @@
+from __future__ import annotations
+
+from tests.backups.conftest import world  # noqa: F401
