@@ -97,6 +97,7 @@ def perform_data_export(
     data_types: list[str] | None = None,
     format: str = "json",  # noqa: A002 (the brief's name)
     include_metadata: bool = True,
+    scope: str = "sent",
     create_backup: bool = False,
     actor: Any = None,
 ):
@@ -108,6 +109,7 @@ def perform_data_export(
         data_types=data_types,
         format=format,
         include_metadata=include_metadata,
+        scope=scope,
         create_backup=create_backup,
         actor=actor,
     )
