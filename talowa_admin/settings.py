@@ -213,6 +213,12 @@ TALOWA_EXPORT_DAILY_LIMIT = ENV.int(
     "TALOWA_EXPORT_DAILY_LIMIT", 5, minimum=1, maximum=100, check_id="talowa.E012"
 )
 
+# --- Retention ---------------------------------------------------------------
+# Days an archive batch of expired rows can still be restored before it is purged.
+TALOWA_RETENTION_GRACE_DAYS = ENV.int(
+    "TALOWA_RETENTION_GRACE_DAYS", 30, minimum=1, maximum=365, check_id="talowa.E130"
+)
+
 # --- Workers (django-q2) ---------------------------------------------------
 REDIS_URL = ENV.str("REDIS_URL")
 Q_CLUSTER = {
