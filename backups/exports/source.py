@@ -54,6 +54,10 @@ from messaging.models import CallRecord, Conversation, MediaFile, Message, Parti
 
 CHUNK_SIZE = 2000
 PROGRESS_EVERY = 1000
+# Beyond this many conversations a whole-conversations export stops naming
+# them in its query (a parameter list that long would not pay, and SQLite
+# limits a query's parameters).
+MAX_LISTED_CONVERSATIONS = 5000
 
 SCOPES = ("sent", "conversations")
 DEFAULT_SCOPE = "sent"
@@ -97,6 +101,11 @@ def _messages(user_id: int, scope: str) -> QuerySet:
     seen = Q(sender_id=user_id)
     if scope == "conversations":
         seen |= Q(is_deleted=False) & Exists(_membership(user_id))
+        # No index serves "sent by the user OR in one of their conversations":
+        # naming the conversations lets the database read only theirs.
+        candidates = _candidate_conversations(user_id)
+        if len(candidates) <= MAX_LISTED_CONVERSATIONS:
+            seen &= Q(conversation_id__in=candidates)
     return (
         Message.objects.filter(seen)
         .annotate(
@@ -121,6 +130,20 @@ def _membership(user_id: int) -> QuerySet:
         user_id=user_id,
         joined_at__lte=OuterRef("created_at"),
     )
+
+
+def _candidate_conversations(user_id: int) -> list[int]:
+    """Return the conversations the user is in or has sent a message to."""
+    member = Participant.objects.filter(user_id=user_id).values_list(
+        "conversation_id", flat=True
+    )
+    sent = (
+        Message.objects.filter(sender_id=user_id)
+        .order_by()
+        .values_list("conversation_id", flat=True)
+        .distinct()
+    )
+    return sorted({*member, *sent})
 
 
 def _conversations(user_id: int, scope: str) -> QuerySet:

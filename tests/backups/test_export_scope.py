@@ -19,7 +19,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 import backups.admin_exports  # noqa: F401 (registers the action, as admin.py will)
-from backups.exports import ExportRefused, write_export
+from backups.exports import ExportRefused, source, write_export
 from backups.exports.media import media_path
 from backups.models import ExportJob
 from backups.services.exporting import export_user_data
@@ -207,6 +207,16 @@ def test_each_scope_exports_exactly_its_rows(scope_world, export_format, scope):
     manifest = json.loads(archive.read("manifest.json"))
     assert manifest["scope"] == scope
     assert manifest["counts"]["messages"] == len(rule["messages"])
+
+
+def test_a_user_in_very_many_conversations_gets_the_same_rows(scope_world, monkeypatch):
+    """Past ``MAX_LISTED_CONVERSATIONS`` the query stops naming them: same rows."""
+    monkeypatch.setattr(source, "MAX_LISTED_CONVERSATIONS", 1)
+    asha = scope_world.asha
+    records = parsed_records(export(asha, "json", scope="conversations"), "json")
+
+    assert records["messages"] == expected(asha, "conversations")["messages"]
+    assert records["media_files"] == expected(asha, "conversations")["media_files"]
 
 
 def test_whole_conversations_name_no_anonymous_sender(scope_world):
