@@ -19,6 +19,11 @@ from retention.services.cleanup import (
     restore_archive_batch,
 )
 from retention.services.erasure import erase_user_data, preview_policy_change
+from retention.services.holds import (
+    release_legal_hold,
+    save_legal_bound,
+    save_legal_hold,
+)
 from retention.services.policies import (
     get_effective_policy,
     set_retention_policy,
@@ -37,6 +42,9 @@ __all__ = [
     "get_effective_policy",
     "preview_policy_change",
     "purge_batch",
+    "release_legal_hold",
+    "save_legal_bound",
+    "save_legal_hold",
     "purge_expired_batches",
     "restore_archive_batch",
     "schedule_automatic_cleanup",
