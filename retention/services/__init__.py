@@ -29,6 +29,7 @@ from retention.services.policies import (
     set_retention_policy,
     validate_periods,
 )
+from retention.services.restores import count_past_retention, retention_after_restore
 from retention.services.scheduling import schedule_automatic_cleanup
 from retention.services.statistics import get_cleanup_statistics
 
@@ -37,6 +38,7 @@ __all__ = [
     "backups_holding_user_data",
     "cleanup_expired_messages",
     "count_expired",
+    "count_past_retention",
     "erase_user_data",
     "get_cleanup_statistics",
     "get_effective_policy",
@@ -47,6 +49,7 @@ __all__ = [
     "save_legal_hold",
     "purge_expired_batches",
     "restore_archive_batch",
+    "retention_after_restore",
     "schedule_automatic_cleanup",
     "set_retention_policy",
     "validate_periods",
