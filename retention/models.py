@@ -172,6 +172,17 @@ class LegalHold(models.Model):
     def __str__(self) -> str:
         return f"Legal hold on {self.user or self.conversation}"
 
+    def clean(self) -> None:
+        if (self.user_id is None) == (self.conversation_id is None):
+            raise ValidationError(
+                "A legal hold covers either one user or one conversation: "
+                "choose exactly one."
+            )
+        if self.until is not None and self.until <= self.created_at:
+            raise ValidationError(
+                {"until": "The end of the hold must come after its start."}
+            )
+
     @property
     def is_active(self) -> bool:
         return self.released_at is None and (

@@ -42,6 +42,7 @@ from recovery.loaders import (
 from recovery.services import preview
 from recovery.services.applying import Applier, ApplyPlan
 from recovery.staging import StagedTables, staging_applies
+from retention.services import count_past_retention, retention_after_restore
 from talowa_admin import locks
 from talowa_admin.audit import record_audit_event
 
@@ -115,8 +116,14 @@ def restore_from_backup(
     create_pre_restore_backup: bool = True,
     dry_run: bool = False,
     actor: Any = None,
+    keep_past_retention: bool = False,
 ) -> dict[str, Any]:
-    """Restore the chain ending at ``backup_id``; return what was done."""
+    """Restore the chain ending at ``backup_id``; return what was done.
+
+    Restored rows already past their retention are archived again (as an
+    archive batch) unless ``keep_past_retention``; ``result["retention"]``
+    says how many (retention.services.restores).
+    """
     target = resolve_target(backup_id, user=user, data_types=data_types)
     purpose = f"restore of {backup_id}" + (" (dry run)" if dry_run else "")
     try:
@@ -128,6 +135,14 @@ def restore_from_backup(
             if create_pre_restore_backup and not dry_run:
                 pre = take_pre_restore_backup(target, actor=actor)
             result = apply_chain(target, dry_run=dry_run)
+            if not dry_run:
+                result["retention"] = retention_after_restore(
+                    backup_id=backup_id,
+                    user_id=target.user.pk if target.user else None,
+                    data_types=target.data_types,
+                    keep=keep_past_retention,
+                    actor=actor,
+                )
     except locks.LockHeld as exc:
         raise RestoreRefused(f"{exc}; try again when it has finished") from exc
     result["pre_restore_backup"] = pre.id if pre else None
@@ -215,6 +230,7 @@ def apply_chain(target: RestoreTarget, *, dry_run: bool) -> dict[str, Any]:
             "mismatched": applier.media.mismatched,
         },
         "note": preview.shared_rows_note(plan),
+        "retention": {"past_retention": getattr(applier, "past_retention", None)},
     }
 
 
@@ -229,6 +245,7 @@ def _apply_in_place(applier: Applier, *, dry_run: bool) -> tuple[dict, dict | No
         enable_delete_triggers()
         if dry_run:
             changes = preview.compare_after(applier.plan)
+            applier.past_retention = _past_retention(applier.plan)
             transaction.set_rollback(True)
     return tallies, changes
 
@@ -241,10 +258,18 @@ def _apply_staged(applier: Applier, *, dry_run: bool) -> tuple[dict, dict | None
         tallies = applier.run()
         if dry_run:
             changes = preview.compare_staged(applier.plan, staging)
+            tables = {s.table: staging.staged_name(s.table) for s in applier.plan.specs}
+            applier.past_retention = _past_retention(applier.plan, tables)
         else:
             with transaction.atomic():
                 staging.swap()
     return tallies, changes
+
+
+def _past_retention(plan: ApplyPlan, tables=None) -> dict[str, int]:
+    """Count the restored rows already past their retention (for the preview)."""
+    types = sorted({s.data_type for s in plan.specs})
+    return count_past_retention(user_id=plan.user_id, data_types=types, tables=tables)
 
 
 def _audit(result: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,8 @@ Invariants (after Zulip's ``zerver/lib/retention.py``):
   the restore time so the next incremental backup carries the row again
   (its tombstone is older).
 - No statement locks a whole table; rows are addressed by primary key.
+- An id is archived at most once: archiving a row again (it came back by a
+  restore) replaces its copy in the older batch.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ def archive_rows(table: str, ids: Sequence[int], *, batch_id: int) -> int:
     cols = ", ".join(_q(c) for c in columns(table))
     member, params = ids_condition(ids)
     with connection.cursor() as cursor:
+        # A row restored (by a batch or a backup restore) and archived again:
+        # its newer copy replaces the one in the older batch.
+        cursor.execute(f"DELETE FROM {archive} WHERE id {member}", params)
         cursor.execute(
             f"INSERT INTO {archive} ({cols}, batch_id) "
             f"SELECT {cols}, %s FROM {live} WHERE id {member}",

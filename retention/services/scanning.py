@@ -57,7 +57,7 @@ def _queryset(rtype: str, scope: Scope):
     return qs
 
 
-def _parties(rtype: str, row: tuple) -> tuple[tuple[int, ...], int | None]:
+def parties(rtype: str, row: tuple) -> tuple[tuple[int, ...], int | None]:
     """Return the users and the conversation whose policies govern a row."""
     if TYPE_RULES[rtype].table == CALL:
         return (row[2], row[3]), row[4]
@@ -107,7 +107,7 @@ def expired_batches(
 
 
 def _expired(rtype, row, table: PolicyTable, cache: dict, everything: bool) -> bool:
-    users, conversation = _parties(rtype, row)
+    users, conversation = parties(rtype, row)
     key = (users, conversation)
     resolution = cache.get(key)
     if resolution is None:

@@ -195,3 +195,15 @@ def test_a_saved_policy_is_audited(people):
     assert RetentionPolicy.objects.get(conversation=people.group).retention_periods == {
         "group_messages": 60
     }
+
+
+def test_the_settings_facade_refuses_a_global_default_outside_the_bounds(people):
+    from django.core.exceptions import ValidationError
+
+    from talowa_admin.services import configure_system_settings
+
+    LegalBound.objects.create(retention_type="voice_messages", min_days=90)
+    with pytest.raises(ValidationError) as caught:
+        configure_system_settings(default_retention_periods={"voice_messages": 60})
+    assert "60 days is outside the allowed range, 90 to 36500" in str(caught.value)
+    assert SystemSettings.load().default_retention_periods["voice_messages"] == 60
