@@ -167,14 +167,12 @@ def deletion_summary(counts: dict[str, int]) -> str:
     messages_n = sum(counts.get(t, 0) for t in MESSAGE_TYPES)
     calls_n = sum(counts.get(t, 0) for t in CALL_TYPES)
     media_n = counts.get("media_files", 0)
-    parts = [
-        f"{messages_n} of your message{'s' if messages_n != 1 else ''}",
-        f"{calls_n} call{'s' if calls_n != 1 else ''} of yours",
-        f"{media_n} of your media file{'s' if media_n != 1 else ''}",
-    ]
     if not (messages_n or calls_n or media_n):
         return "Saving this would delete none of your data now."
-    return f"Saving this would delete {', '.join(parts[:-1])} and {parts[-1]} now."
+    return (
+        f"Saving this would delete {messages_n} of your messages, {calls_n} of "
+        f"your calls and {media_n} of your media files now."
+    )
 
 
 def erasure_report(

@@ -49,7 +49,7 @@ def test_change_a_preference_with_its_preview_then_erase_call_history(
     page.get_by_label("Direct messages").fill("30")
     page.get_by_role("button", name="Preview the change").click()
     expect(page.locator(".summary")).to_have_text(
-        "Saving this would delete 1 of your message, 0 calls of yours and 0 of "
+        "Saving this would delete 1 of your messages, 0 of your calls and 0 of "
         "your media files now."
     )
     expect(page.locator('tr[data-type="regular_messages"] .deleted')).to_have_text("1")

@@ -175,8 +175,8 @@ def test_a_preview_says_what_would_be_deleted_and_saves_nothing(client, people):
 
     assert response.status_code == 200
     assert (
-        "Saving this would delete 1 of your message, 1 call of yours and 0 of your "
-        "media files now." in text_of(response)
+        "Saving this would delete 1 of your messages, 1 of your calls and 0 of "
+        "your media files now." in text_of(response)
     )
     assert re.search(r'class="number deleted">1<', row_of(response, "regular_messages"))
     assert re.search(r'class="number deleted">0<', row_of(response, "group_messages"))
@@ -187,9 +187,10 @@ def test_a_preview_says_what_would_be_deleted_and_saves_nothing(client, people):
 def test_saving_a_preview_keeps_the_preferences_and_audits(client, people):
     w = people
     client.force_login(w.asha)
-    token = token_of(preview(client, regular_messages=30, media_files=45))
+    shown = preview(client, regular_messages=30, media_files=45)
+    assert "Saving this would delete none of your data now." in text_of(shown)
 
-    response = client.post(SAVE, {"token": token})
+    response = client.post(SAVE, {"token": token_of(shown)})
 
     assert response.status_code == 302 and response["Location"] == PAGE
     policy = RetentionPolicy.objects.get(user=w.asha)
