@@ -18,4 +18,5 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("me/", views.my_data, name="me"),
     path("me/data/", include("backups.urls")),
+    path("me/privacy/", include("retention.urls")),
 ]
