@@ -293,13 +293,14 @@ class ExportJobAdmin(ReadOnlyAdmin):
         "id",
         "user",
         "format",
+        "scope",
         "status",
         "export_size",
         "requested_by",
         "created_at",
         "expires_at",
     )
-    list_filter = ("status", "format", "created_at")
+    list_filter = ("status", "format", "scope", "created_at")
     search_fields = ("user__username",)
     list_select_related = ("user", "requested_by")
 

@@ -44,6 +44,7 @@ class ExportDataActionMixin:
                 format=form.cleaned_data["format"],
                 data_types=form.cleaned_data["data_types"],
                 include_metadata=form.cleaned_data["include_metadata"],
+                scope=form.cleaned_data["scope"],
                 requested_by=request.user,
                 request=request,
             )

@@ -198,6 +198,16 @@ class ExportJob(models.Model):
     format = models.CharField(max_length=10)
     data_types = models.JSONField(default=all_backup_data_types)
     include_metadata = models.BooleanField(default=True)
+    # Which messages: only those the user sent, or whole conversations they
+    # take part in (backups.exports.source says exactly which rows).
+    scope = models.CharField(
+        max_length=13,
+        choices=[
+            ("sent", "Only what they sent"),
+            ("conversations", "Whole conversations"),
+        ],
+        default="sent",
+    )
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
     )

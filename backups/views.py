@@ -14,7 +14,12 @@ from django.shortcuts import redirect, render
 from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_http_methods
 
-from backups.exports import ExportError, ExportNotFound, ExportUnavailable
+from backups.exports import (
+    SCOPE_LABELS,
+    ExportError,
+    ExportNotFound,
+    ExportUnavailable,
+)
 from backups.exports.jobs import UNFINISHED
 from backups.forms import ExportRequestForm
 from backups.services import exporting
@@ -41,6 +46,7 @@ def my_data(request: HttpRequest) -> HttpResponse:
                 format=form.cleaned_data["format"],
                 data_types=form.cleaned_data["data_types"],
                 include_metadata=form.cleaned_data["include_metadata"],
+                scope=form.cleaned_data["scope"],
                 request=request,
             )
         except ExportError as exc:
@@ -74,6 +80,7 @@ def export_status(request: HttpRequest, job_id: int) -> HttpResponse:
         "details": details,
         "counts": [(NOUNS[name], n) for name, n in details.get("counts", {}).items()],
         "chosen": [NOUNS[name] for name in job.data_types],
+        "scope": SCOPE_LABELS[job.scope],
     }
     response = render(request, "me/export_status.html", context)
     if unfinished:

@@ -21,6 +21,8 @@ from backups.services.usage import (
 )
 from recovery.services import check_system_health
 from recovery.services.health import latest_health
+from retention.exceptions import InvalidRetentionPolicy
+from retention.services import validate_periods
 from talowa_admin.audit import record_audit_event
 from talowa_admin.models import SystemSettings
 
@@ -78,6 +80,8 @@ def configure_system_settings(
         for name, value in changes.items():
             setattr(current, name, value)
         current.full_clean()
+        if "default_retention_periods" in changes:
+            _check_legal_bounds(current.default_retention_periods)
         if _is_user(actor):
             current.updated_by = actor
         current.save()
@@ -104,6 +108,15 @@ def _check_mapping(value: object) -> None:
         )
 
 
+def _check_legal_bounds(periods: dict[str, int]) -> None:
+    """Refuse a global default outside a type's legal bounds."""
+    try:
+        validate_periods(periods, entity_type="global")
+    except InvalidRetentionPolicy as exc:
+        messages = [m for ms in exc.message_dict.values() for m in ms]
+        raise ValidationError({"default_retention_periods": messages}) from exc
+
+
 def _is_user(actor: Any) -> bool:
     return hasattr(actor, "get_username")
 
@@ -114,6 +127,7 @@ def perform_data_export(
     data_types: list[str] | None = None,
     format: str = "json",  # noqa: A002 (the brief's name)
     include_metadata: bool = True,
+    scope: str = "sent",
     create_backup: bool = False,
     actor: Any = None,
 ):
@@ -125,6 +139,7 @@ def perform_data_export(
         data_types=data_types,
         format=format,
         include_metadata=include_metadata,
+        scope=scope,
         create_backup=create_backup,
         actor=actor,
     )

@@ -225,6 +225,12 @@ TALOWA_EXPORT_DAILY_LIMIT = _env.int(
     "TALOWA_EXPORT_DAILY_LIMIT", 5, minimum=1, maximum=100, check_id="talowa.E012"
 )
 
+# --- Retention ---------------------------------------------------------------
+# Days an archive batch of expired rows can still be restored before it is purged.
+TALOWA_RETENTION_GRACE_DAYS = _env.int(
+    "TALOWA_RETENTION_GRACE_DAYS", 30, minimum=1, maximum=365, check_id="talowa.E130"
+)
+
 # --- Workers (django-q2) ---------------------------------------------------
 # A job (backup, restore, export) whose worker runs on another host and has
 # not renewed its heartbeat for this many seconds is failed as "worker died"

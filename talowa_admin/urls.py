@@ -20,4 +20,5 @@ urlpatterns = [
     path("me/data/", include("backups.urls")),
     path("metrics", monitoring.metrics, name="metrics"),
     path("api/status/", monitoring.status, name="api-status"),
+    path("me/privacy/", include("retention.urls")),
 ]

@@ -16,17 +16,22 @@ from backups.exports.errors import (
     ExportRefused,
     ExportUnavailable,
 )
+from backups.exports.source import DEFAULT_SCOPE, SCOPE_LABELS, SCOPES
 from backups.exports.writer import (
     FORMAT_LABELS,
     FORMATS,
     ExportOutcome,
     check_choices,
+    check_scope,
     write_export,
 )
 
 __all__ = [
+    "DEFAULT_SCOPE",
     "FORMATS",
     "FORMAT_LABELS",
+    "SCOPES",
+    "SCOPE_LABELS",
     "ExportError",
     "ExportInProgress",
     "ExportLimitReached",
@@ -35,5 +40,6 @@ __all__ = [
     "ExportRefused",
     "ExportUnavailable",
     "check_choices",
+    "check_scope",
     "write_export",
 ]

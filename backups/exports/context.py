@@ -10,11 +10,20 @@ from backups.exports.source import RowSource, iso
 
 FORMAT_VERSION = 1
 GENERATOR = "TALOWA Admin"
-SELECTION = (
-    "The messages you sent; the conversations you take part in, with your role "
-    "(not other members' messages); the calls you made or received; the media "
-    "files you shared, with their bytes."
-)
+SELECTION = {
+    "sent": (
+        "The messages you sent; the conversations you take part in, with your "
+        "role (not other members' messages); the calls you made or received; the "
+        "media files you shared, with their bytes."
+    ),
+    "conversations": (
+        "Whole conversations you take part in: every message since you joined "
+        "(other members' too, except those deleted for their readers; anonymous "
+        "senders stay anonymous) and the media attached to them; the messages "
+        "you sent in conversations you have left; the conversations, with your "
+        "role; the calls you made or received; the media files you shared."
+    ),
+}
 
 
 @dataclass
@@ -36,6 +45,10 @@ class ExportContext:
     def username(self) -> str:
         return self.user["username"]
 
+    @property
+    def scope(self) -> str:
+        return self.source.scope
+
     def header(self) -> dict[str, Any]:
         """Return the fields every format opens with."""
         return {
@@ -43,6 +56,7 @@ class ExportContext:
             "user": self.user,
             "exported_at": iso(self.exported_at),
             "data_types": list(self.data_types),
+            "scope": self.scope,
         }
 
     def metadata(self) -> dict[str, Any]:
@@ -54,7 +68,8 @@ class ExportContext:
             "export_id": self.export_id,
             "backup_id": self.backup_id,
             "time_zone": "UTC",
-            "selection": SELECTION,
+            "scope": self.scope,
+            "selection": SELECTION[self.scope],
             "counts": dict(self.source.counts),
             "missing_media": list(self.missing_media),
             "fields": {
@@ -77,6 +92,7 @@ class ExportContext:
             "user": {"id": self.user["id"], "username": self.username},
             "exported_at": iso(self.exported_at),
             "data_types": list(self.data_types),
+            "scope": self.scope,
             "include_metadata": self.include_metadata,
             "counts": dict(self.source.counts),
             "missing_media": list(self.missing_media),

@@ -38,6 +38,14 @@ LABELS = {
     "call_history": "Calls you made or received",
     "media_files": "Media files you shared",
 }
+# What a whole-conversations export holds instead (docs/export-format.md).
+CONVERSATION_LABELS = {
+    **LABELS,
+    "messages": "Messages in your conversations",
+    "media_files": "Media files you shared or saw in your conversations",
+}
+# Shown where a message has no sender to name.
+NO_SENDER = {"system": "TALOWA", "anonymous": "Anonymous"}
 
 
 def shown(stamp: str | None) -> str:
@@ -101,7 +109,9 @@ class HtmlViewer:
         self.source = context.source
         self.summaries: dict[int, Summary] = {}
         self.missing = set(context.missing_media)
+        self.whole = context.scope == "conversations"
         self.frame = {
+            "whole_conversations": self.whole,
             "username": context.username,
             "exported": shown(iso(context.exported_at)),
             "root": "",
@@ -203,6 +213,7 @@ class HtmlViewer:
 
     def _message(self, row: list, at: dict[str, int], media: list[tuple]) -> str:
         message_id, kind = row[at["id"]], row[at["kind"]]
+        sender = row[at["sender"]] or NO_SENDER.get(kind, "Unknown")
         flags = [
             name
             for name, column in (("edited", "is_edited"), ("deleted", "is_deleted"))
@@ -212,7 +223,7 @@ class HtmlViewer:
         parts = [
             f'<article class="{classes}" id="message-{message_id}" '
             f'data-id="{message_id}" data-kind="{escape(kind)}">',
-            f'<div class="meta"><span class="sender">{escape(row[at["sender"]])}'
+            f'<div class="meta"><span class="sender">{escape(sender)}'
             f"</span> {time_tag(row[at['created_at']])}"
             f' <span class="kind">{escape(kind)}</span>',
             *(f' <span class="flag">{flag}</span>' for flag in flags),
@@ -257,6 +268,8 @@ class HtmlViewer:
             heading = (
                 "Your messages in conversations you have left"
                 if has_conversations
+                else "Messages by conversation"
+                if self.whole
                 else "Your messages by conversation"
             )
             slots.append(self._left_conversation_rows(listed, heading))
@@ -294,8 +307,9 @@ class HtmlViewer:
             f"<h2>{escape(heading)}</h2>\n"
             '<table class="message-pages"><thead><tr><th scope="col">Conversation'
             '</th><th scope="col">Kind</th><th scope="col">First</th>'
-            '<th scope="col">Last</th><th scope="col" class="number">Your messages'
-            "</th></tr></thead>\n<tbody>\n"
+            '<th scope="col">Last</th><th scope="col" class="number">'
+            f"{'Messages' if self.whole else 'Your messages'}</th></tr></thead>\n"
+            "<tbody>\n"
         )
         for conversation_id, summary in itertools.chain([first], rows):
             title = escape(
@@ -360,7 +374,7 @@ class HtmlViewer:
         sections = [
             {
                 "name": name,
-                "label": LABELS[name],
+                "label": (CONVERSATION_LABELS if self.whole else LABELS)[name],
                 "count": counts[name],
                 "href": pages[name],
             }

@@ -1,9 +1,18 @@
 """The rows of one user's export, streamed from the database.
 
-Which rows (the privacy choice, see docs/export-format.md): the messages the
-user sent, the conversations they take part in (with their own role), the
-calls they made or received and the media files they own. Other members'
-messages are not theirs to take away and are never exported.
+Which rows (the privacy choice, see docs/export-format.md): the
+conversations the user takes part in (with their own role), the calls they
+made or received, and, by the export's ``scope``:
+
+- ``sent`` (the default): the messages the user sent and the media files
+  they own;
+- ``conversations``: besides those, whole conversations as the user saw
+  them, like Telegram's and WhatsApp's exports: every message of a
+  conversation they take part in now, sent since they joined it, and the
+  media attached to those messages. Never a conversation they are not in,
+  never what was there before they joined, never another member's message
+  deleted for its readers, and never the sender of another member's
+  anonymous message.
 
 Invariants:
 - Every query is a ``values_list`` read with ``.iterator(chunk_size=...)``:
@@ -28,8 +37,10 @@ from django.db import connections
 from django.db.models import (
     Case,
     CharField,
+    Exists,
     F,
     Func,
+    OuterRef,
     Q,
     QuerySet,
     TextField,
@@ -43,6 +54,17 @@ from messaging.models import CallRecord, Conversation, MediaFile, Message, Parti
 
 CHUNK_SIZE = 2000
 PROGRESS_EVERY = 1000
+# Beyond this many conversations a whole-conversations export stops naming
+# them in its query (a parameter list that long would not pay, and SQLite
+# limits a query's parameters).
+MAX_LISTED_CONVERSATIONS = 5000
+
+SCOPES = ("sent", "conversations")
+DEFAULT_SCOPE = "sent"
+SCOPE_LABELS = {
+    "sent": "Only what I sent",
+    "conversations": "Whole conversations I take part in (other members' messages too)",
+}
 
 Kind = Literal["int", "text", "bool", "time", "json"]
 
@@ -69,23 +91,66 @@ class DataTypeSpec:
 
     name: str
     fields: tuple[Field, ...]
-    query: Callable[[int], QuerySet]
+    query: Callable[[int, str], QuerySet]  # (user id, scope) -> rows
 
     def fields_for(self, include_metadata: bool) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if include_metadata or not f.metadata)
 
 
-def _messages(user_id: int) -> QuerySet:
-    return Message.objects.filter(sender_id=user_id).order_by(
-        "conversation_id", "created_at", "id"
+def _messages(user_id: int, scope: str) -> QuerySet:
+    seen = Q(sender_id=user_id)
+    if scope == "conversations":
+        seen |= Q(is_deleted=False) & Exists(_membership(user_id))
+        # No index serves "sent by the user OR in one of their conversations":
+        # naming the conversations lets the database read only theirs.
+        candidates = _candidate_conversations(user_id)
+        if len(candidates) <= MAX_LISTED_CONVERSATIONS:
+            seen &= Q(conversation_id__in=candidates)
+    return (
+        Message.objects.filter(seen)
+        .annotate(
+            # Another member's anonymous message keeps its sender secret.
+            sender_name=Case(
+                When(
+                    Q(kind=Message.Kind.ANONYMOUS) & ~Q(sender_id=user_id),
+                    then=Value(None),
+                ),
+                default=F("sender__username"),
+                output_field=CharField(),
+            )
+        )
+        .order_by("conversation_id", "created_at", "id")
     )
 
 
-def _conversations(user_id: int) -> QuerySet:
+def _membership(user_id: int) -> QuerySet:
+    """The user's membership of a message's conversation, from before it was sent."""
+    return Participant.objects.filter(
+        conversation_id=OuterRef("conversation_id"),
+        user_id=user_id,
+        joined_at__lte=OuterRef("created_at"),
+    )
+
+
+def _candidate_conversations(user_id: int) -> list[int]:
+    """Return the conversations the user is in or has sent a message to."""
+    member = Participant.objects.filter(user_id=user_id).values_list(
+        "conversation_id", flat=True
+    )
+    sent = (
+        Message.objects.filter(sender_id=user_id)
+        .order_by()
+        .values_list("conversation_id", flat=True)
+        .distinct()
+    )
+    return sorted({*member, *sent})
+
+
+def _conversations(user_id: int, scope: str) -> QuerySet:
     return Participant.objects.filter(user_id=user_id).order_by("conversation_id")
 
 
-def _calls(user_id: int) -> QuerySet:
+def _calls(user_id: int, scope: str) -> QuerySet:
     return (
         CallRecord.objects.filter(Q(caller_id=user_id) | Q(callee_id=user_id))
         .annotate(
@@ -99,18 +164,23 @@ def _calls(user_id: int) -> QuerySet:
     )
 
 
-def _media(user_id: int) -> QuerySet:
-    return MediaFile.objects.filter(owner_id=user_id).order_by("id")
+def _media(user_id: int, scope: str) -> QuerySet:
+    owned = Q(owner_id=user_id)
+    if scope == "conversations":
+        shown = _messages(user_id, scope).values("id")
+        owned |= Q(message_id__in=shown)
+    return MediaFile.objects.filter(owned).order_by("id")
 
 
 UPDATED = "When the row last changed."
+SENDER = "Who sent it (null: a system message, or another member's anonymous message)."
 SPECS: dict[str, DataTypeSpec] = {
     "messages": DataTypeSpec(
         "messages",
         (
             Field("id", "int", "The message's id."),
             Field("conversation_id", "int", "The conversation it was sent in."),
-            Field("sender", "text", "Who sent it (you).", "sender__username"),
+            Field("sender", "text", SENDER, "sender_name"),
             Field("kind", "text", "regular, group, anonymous, system or voice."),
             Field("body", "text", "The text, exactly as sent."),
             Field("is_edited", "bool", "Whether it was edited after sending."),
@@ -175,8 +245,13 @@ NOT_EXPORTED: dict[str, str] = {
     "messaging.participant.user": "always the exporting user",
     "messaging.participant.created_at": "joined_at says when the user joined",
     "messaging.participant.updated_at": "the conversation's own times are exported",
-    "messaging.mediafile.owner": "always the exporting user",
+    "messaging.mediafile.owner": "the exporting user, or the sender of the message",
     "messaging.mediafile.file": "the storage's internal name; path names the copy",
+}
+# Names the queries compute, with the model field each one shows.
+COMPUTED: dict[str, str] = {
+    "direction": "caller_id",
+    "sender_name": "sender__username",
 }
 ATTACHMENT_FIELDS = (
     Field("conversation_id", "int", "", "message__conversation_id"),
@@ -258,11 +333,13 @@ class RowSource:
         user_id: int,
         data_types: Sequence[str],
         include_metadata: bool,
+        scope: str = DEFAULT_SCOPE,
         progress: Progress | None = None,
     ) -> None:
         self.user_id = user_id
         self.data_types = tuple(data_types)
         self.include_metadata = include_metadata
+        self.scope = scope
         self.progress = progress or Progress()
         self.counts = dict.fromkeys(self.data_types, 0)
         # The media pass replaces the database as the source of media rows,
@@ -294,28 +371,30 @@ class RowSource:
         """Yield the user's media rows with what copying their bytes needs."""
         fields = [f for f in self.fields("media_files") if f.lookup is not None]
         extra = ("file", "size", "sha256", "name", "content_type")
-        for row in self._values(
-            SPECS["media_files"].query(self.user_id), fields, extra
-        ):
+        for row in self._values(self._query("media_files"), fields, extra):
             yield MediaObject(row[: len(fields)], *row[len(fields) :])
 
     def attachments(self) -> Iterator[list[Any]]:
-        """Yield media attached to the user's messages, in the messages' order.
+        """Yield media attached to the exported messages, in the messages' order.
 
         Rows are ``[conversation_id, message created_at, message_id, media id,
         name, content_type]``: the first three are the message's sort key, so
         a reader walks them in step with ``rows("messages")``.
         """
-        query = MediaFile.objects.filter(
-            owner_id=self.user_id, message__sender_id=self.user_id
-        ).order_by(
-            "message__conversation_id", "message__created_at", "message_id", "id"
+        query = (
+            self._query("media_files")
+            .filter(message_id__in=self._query("messages").values("id"))
+            .order_by(
+                "message__conversation_id", "message__created_at", "message_id", "id"
+            )
         )
         return self._values(query, ATTACHMENT_FIELDS, ())
 
+    def _query(self, data_type: str) -> QuerySet:
+        return SPECS[data_type].query(self.user_id, self.scope)
+
     def _query_rows(self, data_type: str) -> Iterator[list[Any]]:
-        query = SPECS[data_type].query(self.user_id)
-        return self._values(query, self.fields(data_type), ())
+        return self._values(self._query(data_type), self.fields(data_type), ())
 
     @staticmethod
     def _values(
@@ -338,11 +417,12 @@ def conversation_titles(conversation_ids: Sequence[int]) -> dict[int, tuple[str,
     return {pk: (kind, title) for pk, kind, title in rows}
 
 
-def estimated_total(*, user_id: int, data_types: Sequence[str]) -> int:
+def estimated_total(
+    *, user_id: int, data_types: Sequence[str], scope: str = DEFAULT_SCOPE
+) -> int:
     """Count the rows (and media files) an export will write, for progress."""
     total = 0
     for name in data_types:
-        total += SPECS[name].query(user_id).order_by().count()
-        if name == "media_files":
-            total += SPECS[name].query(user_id).order_by().count()
+        count = SPECS[name].query(user_id, scope).order_by().count()
+        total += 2 * count if name == "media_files" else count
     return total

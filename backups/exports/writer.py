@@ -20,7 +20,7 @@ from backups.exports.container import ExportArchive, Sink
 from backups.exports.context import ExportContext, user_summary
 from backups.exports.errors import ExportRefused
 from backups.exports.media import copy_media
-from backups.exports.source import Progress, RowSource
+from backups.exports.source import DEFAULT_SCOPE, SCOPES, Progress, RowSource
 from backups.models import BACKUP_DATA_TYPES
 
 FORMATS: dict[str, Callable[[ExportArchive, ExportContext], None]] = {
@@ -68,6 +68,17 @@ def check_choices(export_format: str, data_types: Sequence[str] | None) -> list[
     return [name for name in BACKUP_DATA_TYPES if name in chosen]
 
 
+def check_scope(scope: str) -> str:
+    """Return ``scope`` if it is one, or raise ``ExportRefused`` saying why."""
+    if scope not in SCOPES:
+        raise ExportRefused(
+            f"unknown export scope {scope!r}; choose {' or '.join(SCOPES)} (sent: "
+            "only the messages the user sent; conversations: whole conversations "
+            "they take part in)"
+        )
+    return scope
+
+
 def write_export(
     sink: Sink,
     *,
@@ -75,6 +86,7 @@ def write_export(
     export_format: str,
     data_types: Sequence[str] | None = None,
     include_metadata: bool = True,
+    scope: str = DEFAULT_SCOPE,
     exported_at: datetime | None = None,
     export_id: int | None = None,
     backup_id: str | None = None,
@@ -87,6 +99,7 @@ def write_export(
         user_id=user.pk,
         data_types=chosen,
         include_metadata=include_metadata,
+        scope=check_scope(scope),
         progress=progress,
     )
     context = ExportContext(

@@ -35,6 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from backups.exports import (
+    DEFAULT_SCOPE,
     ExportError,
     ExportInProgress,
     ExportLimitReached,
@@ -42,6 +43,7 @@ from backups.exports import (
     ExportOutcome,
     ExportUnavailable,
     check_choices,
+    check_scope,
     jobs,
     write_export,
 )
@@ -70,6 +72,7 @@ class ExportResult:
     counts: dict[str, int]
     files: list[dict[str, Any]]
     size_bytes: int
+    scope: str = DEFAULT_SCOPE
     export_id: int | None = None
     backup_id: str | None = None
     expires_at: datetime | None = None
@@ -97,17 +100,21 @@ def export_user_data(
     data_types: Sequence[str] | None = None,
     format: str = "json",  # the brief's keyword
     include_metadata: bool = True,
+    scope: str = DEFAULT_SCOPE,
     output: str | Path | None = None,
     backup_id: str | None = None,
     actor: Any = None,
 ) -> ExportResult:
     """Export ``user``'s data now and describe what was written.
 
-    With ``output`` the archive goes to that local file (replacing nothing:
-    it must not exist); without, it becomes a completed export job whose
+    ``scope`` is ``"sent"`` (only the messages the user sent) or
+    ``"conversations"`` (whole conversations they take part in). With
+    ``output`` the archive goes to that local file (replacing nothing: it
+    must not exist); without, it becomes a completed export job whose
     archive waits in the exports storage for its owner to download it.
     """
     chosen = check_choices(format, data_types)
+    check_scope(scope)
     if output is not None:
         return _export_to_file(
             user,
@@ -115,6 +122,7 @@ def export_user_data(
             format=format,
             data_types=chosen,
             include_metadata=include_metadata,
+            scope=scope,
             actor=actor,
         )
     with transaction.atomic():
@@ -124,6 +132,7 @@ def export_user_data(
             format=format,
             data_types=chosen,
             include_metadata=include_metadata,
+            scope=scope,
             backup_id=backup_id,
             requested_by=actor if _is_user(actor) else None,
         )
@@ -139,11 +148,13 @@ def perform_data_export(
     data_types: Sequence[str] | None = None,
     format: str = "json",  # the brief's keyword
     include_metadata: bool = True,
+    scope: str = DEFAULT_SCOPE,
     create_backup: bool = False,
     actor: Any = None,
 ) -> dict[str, Any]:
     """The brief's ``performDataExport``: optionally back up first, then export."""
     chosen = check_choices(format, data_types)
+    check_scope(scope)
     backup_id = None
     if create_backup:
         backup_id = create_full_backup(
@@ -161,6 +172,7 @@ def perform_data_export(
         data_types=chosen,
         format=format,
         include_metadata=include_metadata,
+        scope=scope,
         backup_id=backup_id,
         actor=actor,
     )
@@ -174,6 +186,7 @@ def request_export(
     format: str,  # the brief's keyword
     data_types: Sequence[str] | None = None,
     include_metadata: bool = True,
+    scope: str = DEFAULT_SCOPE,
     requested_by: Any = None,
     request: Any = None,
     daily_limit: bool = True,
@@ -185,6 +198,7 @@ def request_export(
     themselves; staff requests pass ``daily_limit=False``).
     """
     chosen = check_choices(format, data_types)
+    check_scope(scope)
     requested_by = requested_by if requested_by is not None else user
     jobs.mark_stale_exports(user_id=user.pk)
     with transaction.atomic():
@@ -196,6 +210,7 @@ def request_export(
             format=format,
             data_types=chosen,
             include_metadata=include_metadata,
+            scope=scope,
             requested_by=requested_by,
         )
     record_audit_event(
@@ -207,6 +222,7 @@ def request_export(
             "user": user.get_username(),
             "format": format,
             "data_types": chosen,
+            "scope": scope,
             "include_metadata": include_metadata,
         },
     )
@@ -220,6 +236,7 @@ def request_exports(
     format: str,  # the brief's keyword
     data_types: Sequence[str] | None = None,
     include_metadata: bool = True,
+    scope: str = DEFAULT_SCOPE,
     requested_by: Any,
     request: Any = None,
 ) -> tuple[list[ExportJob], dict[str, str]]:
@@ -233,6 +250,7 @@ def request_exports(
                     format=format,
                     data_types=data_types,
                     include_metadata=include_metadata,
+                    scope=scope,
                     requested_by=requested_by,
                     request=request,
                     daily_limit=False,
@@ -311,12 +329,15 @@ def run_export_job(*, job_id: int, actor: Any = None) -> ExportResult | None:
                 export_format=job.format,
                 data_types=job.data_types,
                 include_metadata=job.include_metadata,
+                scope=job.scope,
                 export_id=job.pk,
                 backup_id=job.backup_id,
                 progress=jobs.JobProgress(
                     job,
                     total=estimated_total(
-                        user_id=job.user_id, data_types=job.data_types
+                        user_id=job.user_id,
+                        data_types=job.data_types,
+                        scope=job.scope,
                     ),
                 ),
             )
@@ -338,6 +359,7 @@ def run_export_job(*, job_id: int, actor: Any = None) -> ExportResult | None:
             "user": job.user.get_username(),
             "format": job.format,
             "data_types": job.data_types,
+            "scope": job.scope,
             "counts": outcome.counts,
             "size_bytes": outcome.size,
             "sha256": outcome.sha256,
@@ -377,6 +399,7 @@ def _result_of(job: ExportJob, outcome: ExportOutcome) -> ExportResult:
         counts=outcome.counts,
         files=[{key: job.files[0][key] for key in ("name", "size", "sha256")}],
         size_bytes=outcome.size,
+        scope=job.scope,
         export_id=job.pk,
         backup_id=job.backup_id,
         expires_at=job.expires_at,
@@ -391,6 +414,7 @@ def _export_to_file(
     format: str,  # the brief's keyword
     data_types: list[str],
     include_metadata: bool,
+    scope: str,
     actor: Any,
 ) -> ExportResult:
     """Write an archive to a local file atomically (the command's --output)."""
@@ -408,6 +432,7 @@ def _export_to_file(
             export_format=format,
             data_types=data_types,
             include_metadata=include_metadata,
+            scope=scope,
         )
     record_audit_event(
         actor=actor,
@@ -417,6 +442,7 @@ def _export_to_file(
             "user": user.get_username(),
             "format": format,
             "data_types": data_types,
+            "scope": scope,
             "counts": outcome.counts,
             "output": str(path),
             "size_bytes": outcome.size,
@@ -430,6 +456,7 @@ def _export_to_file(
         counts=outcome.counts,
         files=[{"name": str(path), "size": outcome.size, "sha256": outcome.sha256}],
         size_bytes=outcome.size,
+        scope=scope,
         missing_media=outcome.missing_media,
     )
 

@@ -46,6 +46,7 @@ from recovery.loaders import (
 from recovery.services import preview
 from recovery.services.applying import Applier, ApplyPlan
 from recovery.staging import StagedTables, staging_applies
+from retention.services import count_past_retention, retention_after_restore
 from talowa_admin import locks
 from talowa_admin.audit import record_audit_event
 
@@ -120,11 +121,15 @@ def restore_from_backup(
     dry_run: bool = False,
     actor: Any = None,
     on_applied: Callable[[dict[str, Any]], None] | None = None,
+    keep_past_retention: bool = False,
 ) -> dict[str, Any]:
     """Restore the chain ending at ``backup_id``; return what was done.
 
     ``on_applied(result)`` runs inside the transaction that changes the data,
-    just before it commits (never for a dry run).
+    just before it commits (never for a dry run). Restored rows already past
+    their retention are archived again afterwards (as an archive batch,
+    undoable) unless ``keep_past_retention``; ``result["retention"]`` says how
+    many (retention.services.restores).
     """
     target = resolve_target(backup_id, user=user, data_types=data_types)
     purpose = f"restore of {backup_id}" + (" (dry run)" if dry_run else "")
@@ -137,6 +142,14 @@ def restore_from_backup(
             if create_pre_restore_backup and not dry_run:
                 pre = take_pre_restore_backup(target, actor=actor)
             result = apply_chain(target, dry_run=dry_run, on_applied=on_applied)
+            if not dry_run:
+                result["retention"] = retention_after_restore(
+                    backup_id=backup_id,
+                    user_id=target.user.pk if target.user else None,
+                    data_types=target.data_types,
+                    keep=keep_past_retention,
+                    actor=actor,
+                )
     except locks.LockHeld as exc:
         raise RestoreRefused(f"{exc}; try again when it has finished") from exc
     result["pre_restore_backup"] = pre.id if pre else None
@@ -238,7 +251,10 @@ def _apply_in_place(applier: Applier, settle: Settle) -> dict[str, Any]:
         disable_triggers(applier.plan.written_specs)
         tallies = applier.run()
         enable_triggers(applier.plan.written_specs)
-        changes = preview.compare_after(applier.plan) if dry_run else None
+        changes = None
+        if dry_run:
+            changes = preview.compare_after(applier.plan)
+            applier.past_retention = _past_retention(applier.plan)
         result = settle(tallies, changes)
         if dry_run:
             transaction.set_rollback(True)
@@ -251,7 +267,10 @@ def _apply_staged(applier: Applier, settle: Settle) -> dict[str, Any]:
         applier.staging = staging
         tallies = applier.run()
         if applier.plan.dry_run:
-            return settle(tallies, preview.compare_staged(applier.plan, staging))
+            changes = preview.compare_staged(applier.plan, staging)
+            staged = {s.table: staging.staged_name(s.table) for s in applier.plan.specs}
+            applier.past_retention = _past_retention(applier.plan, staged)
+            return settle(tallies, changes)
         with transaction.atomic():
             staging.swap()
             return settle(tallies, None)
@@ -280,7 +299,14 @@ def _describe(
             "mismatched": applier.media.mismatched,
         },
         "note": preview.shared_rows_note(applier.plan),
+        "retention": {"past_retention": getattr(applier, "past_retention", None)},
     }
+
+
+def _past_retention(plan: ApplyPlan, tables=None) -> dict[str, int]:
+    """Count the restored rows already past their retention (for the preview)."""
+    types = sorted({s.data_type for s in plan.specs})
+    return count_past_retention(user_id=plan.user_id, data_types=types, tables=tables)
 
 
 def _audit(result: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from backups.exports import ExportRefused, check_choices, html_format, write_export
 from backups.exports.csv_format import restore
 from backups.exports.media import media_path
-from backups.exports.source import NOT_EXPORTED, SPECS
+from backups.exports.source import COMPUTED, NOT_EXPORTED, SPECS
 from messaging.models import CallRecord, Conversation, MediaFile, Message, Participant
 from tests.backups.conftest import HINDI, SECRET_BODY, TELUGU, add_media
 
@@ -40,6 +40,8 @@ TRICKY = (
     "<script>alert('x')</script> & <b>bold</b> &amp; entity",
     "",
 )
+# Text fields whose empty CSV cell is null: no path, no sender to name.
+NULL_TEXT = {"path", "sender"}
 TIMES = {"created_at", "updated_at", "joined_at", "started_at"}
 KINDS = {
     "id": "int",
@@ -177,7 +179,7 @@ def typed(record: dict[str, Any]) -> dict[str, Any]:
 def from_csv_cell(column: str, cell: str) -> Any:
     kind = KINDS.get(column, "text")
     if kind == "text":
-        return restore(cell) if cell else (None if column == "path" else "")
+        return restore(cell) if cell else (None if column in NULL_TEXT else "")
     if cell == "":
         return None
     return {
@@ -695,8 +697,9 @@ def exported_model_fields() -> set[str]:
     found = set()
     for name, spec in SPECS.items():
         for lookup in [f.lookup for f in spec.fields]:
-            if lookup is None or lookup == "direction":
-                continue  # filled in by the export / computed from caller_id
+            if lookup is None:
+                continue  # filled in by the export
+            lookup = COMPUTED.get(lookup, lookup)  # what a computed name shows
             model = BASES[name]
             for part in lookup.split("__"):
                 field = model._meta.get_field(part.removesuffix("_id"))

@@ -35,6 +35,9 @@ RECOVERY_SEES = OPERATOR_SEES | {
     "messaging.participant",
     "messaging.tombstone",
     "retention.legalhold",
+    "retention.legalbound",
+    "retention.cleanuprun",
+    "retention.archivebatch",
 }
 EXPECTED = {
     BACKUP_VIEWER: VIEWER_SEES,
@@ -92,7 +95,11 @@ def test_recovery_admin_changes_settings_through_the_service(client, django_user
     SystemSettings.load()
     form = {
         "default_backup_interval": "06:00:00",
-        "default_retention_periods": '{"call_history": 200}',
+        **{
+            f"days_{rtype}": str(days)
+            for rtype, days in SystemSettings.load().default_retention_periods.items()
+        },
+        "days_call_history": "200",
         "enable_automatic_cleanup": "on",
         "max_backups_per_user": "20",
         "max_storage_per_user": str(500 * 1024 * 1024),

@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from backups.exports import FORMATS, ExportError
+from backups.exports import DEFAULT_SCOPE, FORMATS, SCOPES, ExportError
 from backups.management.commands._options import find_user, parse_types
 from backups.services.exporting import export_user_data
 from talowa_admin.cli import TalowaCommand, output_path
@@ -32,6 +32,14 @@ class Command(TalowaCommand):
             "--types",
             help="Comma-separated data types (default: all): "
             "messages,conversations,call_history,media_files.",
+        )
+        parser.add_argument(
+            "--scope",
+            choices=SCOPES,
+            default=DEFAULT_SCOPE,
+            help="Which messages: sent (default: only those the user sent) or "
+            "conversations (whole conversations the user takes part in, other "
+            "members' messages since the user joined included).",
         )
         parser.add_argument(
             "--no-metadata",
@@ -61,6 +69,7 @@ class Command(TalowaCommand):
                 data_types=types,
                 format=options["format"],
                 include_metadata=options["include_metadata"],
+                scope=options["scope"],
                 output=output,
                 actor="command:export_data",
             )

@@ -1,0 +1,120 @@
+"""Find the rows of a retention type that are past their period, key by key.
+
+Candidates are read in ``(age, id)`` order with key-based paging, below the
+earliest cutoff any row of the type can have; each is then resolved against
+the policy table (holds, preferences, legal bounds). Nothing here writes, so
+a dry run and a real run walk exactly the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db.models import F, Q
+
+from messaging.models import CallRecord, MediaFile, Message
+from retention.services.policies import PolicyTable
+from retention.types import CALL, MESSAGE, TYPE_RULES
+
+BATCH_SIZE = 2000
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Rows of one user (as party) or one conversation; None fields: everything."""
+
+    user_id: int | None = None
+    conversation_id: int | None = None
+
+
+def _queryset(rtype: str, scope: Scope):
+    rule = TYPE_RULES[rtype]
+    if rule.table == MESSAGE:
+        qs = Message.objects.filter(kind__in=rule.values).values_list(
+            "id", "created_at", "sender_id", "conversation_id"
+        )
+        if scope.user_id is not None:
+            qs = qs.filter(sender_id=scope.user_id)
+        if scope.conversation_id is not None:
+            qs = qs.filter(conversation_id=scope.conversation_id)
+    elif rule.table == CALL:
+        qs = CallRecord.objects.filter(status__in=rule.values).values_list(
+            "id", "started_at", "caller_id", "callee_id", "conversation_id"
+        )
+        if scope.user_id is not None:
+            qs = qs.filter(Q(caller_id=scope.user_id) | Q(callee_id=scope.user_id))
+        if scope.conversation_id is not None:
+            qs = qs.filter(conversation_id=scope.conversation_id)
+    else:
+        qs = MediaFile.objects.annotate(conv=F("message__conversation_id")).values_list(
+            "id", "created_at", "owner_id", "conv"
+        )
+        if scope.user_id is not None:
+            qs = qs.filter(owner_id=scope.user_id)
+        if scope.conversation_id is not None:
+            qs = qs.filter(message__conversation_id=scope.conversation_id)
+    return qs
+
+
+def parties(rtype: str, row: tuple) -> tuple[tuple[int, ...], int | None]:
+    """Return the users and the conversation whose policies govern a row."""
+    if TYPE_RULES[rtype].table == CALL:
+        return (row[2], row[3]), row[4]
+    return ((row[2],) if row[2] is not None else ()), row[3]
+
+
+def expired_batches(
+    rtype: str,
+    table: PolicyTable,
+    *,
+    scope: Scope = Scope(),
+    everything: bool = False,
+    batch_size: int | None = None,
+) -> Iterator[list[int]]:
+    """Yield lists of ids of expired rows (all in scope when ``everything``)."""
+    batch_size = batch_size or BATCH_SIZE
+    age = TYPE_RULES[rtype].age_column
+    qs = _queryset(rtype, scope).order_by(age, "id")
+    if not everything:
+        shortest = table.shortest_days(rtype)
+        if shortest is None:
+            return
+        qs = qs.filter(**{f"{age}__lt": table.cutoff(shortest)})
+    uniform = table.is_uniform and not everything
+    cache: dict[tuple, object] = {}
+    last = None
+    while True:
+        page = qs
+        if last is not None:
+            page = qs.filter(
+                Q(**{f"{age}__gt": last[1]}) | Q(**{age: last[1], "id__gt": last[0]})
+            )
+        rows = list(page[:batch_size])
+        if not rows:
+            return
+        last = rows[-1]
+        if uniform:
+            ids = [row[0] for row in rows]
+        else:
+            ids = [
+                row[0] for row in rows if _expired(rtype, row, table, cache, everything)
+            ]
+        if ids:
+            yield ids
+        if len(rows) < batch_size:
+            return
+
+
+def _expired(rtype, row, table: PolicyTable, cache: dict, everything: bool) -> bool:
+    users, conversation = parties(rtype, row)
+    key = (users, conversation)
+    resolution = cache.get(key)
+    if resolution is None:
+        resolution = cache[key] = table.resolve(rtype, users, conversation)
+    if resolution.source == "legal_hold":
+        return False
+    if everything:  # an erasure: everything but what the law must keep
+        low = table.bounds[rtype][0]
+        return low is None or row[1] < table.cutoff(low)
+    return resolution.days is not None and row[1] < table.cutoff(resolution.days)

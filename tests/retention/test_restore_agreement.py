@@ -1,0 +1,64 @@
+"""A restore of a backup older than a cleanup does not quietly bring back
+what retention deleted since: the preview counts it, the restore archives it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from backups.services import create_full_backup
+from messaging.models import Message
+from recovery.services.restoring import restore_from_backup
+from retention.models import ArchiveBatch
+from retention.services import cleanup_expired_messages, restore_archive_batch
+from tests.retention.conftest import aged_message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _older_backup_then_cleanup(world):
+    old = [
+        aged_message(world.group, None, kind="system", days=40 + i) for i in range(3)
+    ]
+    backup_id = create_full_backup()
+    result = cleanup_expired_messages()
+    assert result["deleted"]["system_messages"] == 3
+    return backup_id, {m.pk for m in old}
+
+
+@pytest.mark.parametrize("scope", ["system", "user"])
+def test_the_preview_counts_restored_rows_past_retention(world, scope):
+    backup_id, _ = _older_backup_then_cleanup(world)
+    user = world.asha if scope == "user" else None
+    preview = restore_from_backup(backup_id, user=user, dry_run=True)
+    expected = 3 if scope == "system" else 0  # system messages have no sender
+    assert preview["retention"]["past_retention"]["system_messages"] == expected
+
+
+def test_the_restore_archives_them_again_and_that_batch_is_undoable(world):
+    backup_id, old_ids = _older_backup_then_cleanup(world)
+    kept = set(Message.objects.values_list("id", flat=True))
+    result = restore_from_backup(backup_id, create_pre_restore_backup=False)
+    retention = result["retention"]
+    assert retention["past_retention"]["system_messages"] == 3
+    assert retention["archived"] == {"system_messages": 3}
+    assert set(Message.objects.values_list("id", flat=True)) == kept
+    batch = ArchiveBatch.objects.get(pk=retention["batch"])
+    assert batch.reason == "restore"
+    restore_archive_batch(batch_id=batch.pk)
+    assert set(Message.objects.values_list("id", flat=True)) == kept | old_ids
+
+
+def test_the_operator_can_keep_them(world):
+    backup_id, old_ids = _older_backup_then_cleanup(world)
+    result = restore_from_backup(
+        backup_id, create_pre_restore_backup=False, keep_past_retention=True
+    )
+    assert result["retention"]["archived"] == {}
+    assert result["retention"]["past_retention"]["system_messages"] == 3
+    assert old_ids <= set(Message.objects.values_list("id", flat=True))
+    assert timezone.now() - timedelta(days=1) > min(
+        Message.objects.filter(pk__in=old_ids).values_list("created_at", flat=True)
+    )
