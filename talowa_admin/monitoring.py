@@ -25,6 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from backups.models import Backup
 from recovery.models import RecoveryRun, RestoreDrill
 from recovery.services.health import latest_health
+from retention.models import CleanupRun
 from talowa_admin.queue import queued_count
 from talowa_admin.services import get_backup_status
 
@@ -38,6 +39,7 @@ class CatalogCollector:
         yield from self._backups()
         yield from self._restores()
         yield from self._health()
+        yield from self._retention()
         depth = queued_count()
         if depth is not None:
             yield GaugeMetricFamily(
@@ -124,6 +126,25 @@ class CatalogCollector:
         for name, snapshot in latest_health().items():
             health.add_metric([name], HEALTH_VALUES[snapshot.status])
         yield health
+
+    def _retention(self) -> Iterator[Metric]:
+        deleted = GaugeMetricFamily(
+            "talowa_retention_deleted_rows",
+            "Rows the retention cleanup removed, per type: by all runs (total) "
+            "and by the newest run (last).",
+            labels=["type", "runs"],
+        )
+        runs = CleanupRun.objects.filter(dry_run=False)
+        totals: dict[str, int] = {}
+        for counts in runs.values_list("counts", flat=True):
+            for rtype, count in (counts or {}).items():
+                totals[rtype] = totals.get(rtype, 0) + count
+        for rtype, count in sorted(totals.items()):
+            deleted.add_metric([rtype, "total"], count)
+        last = runs.exclude(status=CleanupRun.Status.RUNNING).first()
+        for rtype, count in sorted(((last.counts or {}) if last else {}).items()):
+            deleted.add_metric([rtype, "last"], count)
+        yield deleted
 
 
 def _token_matches(request: HttpRequest) -> bool:

@@ -298,6 +298,13 @@ TALOWA_BACKUP_STORAGE_QUOTA_BYTES = _env.int(
     maximum=2**62,
     check_id="talowa.E046",
 )
+TALOWA_HEALTH_RETENTION_MAX_HOURS = _env.int(
+    "TALOWA_HEALTH_RETENTION_MAX_HOURS",
+    48,
+    minimum=1,
+    maximum=8760,
+    check_id="talowa.E048",
+)
 TALOWA_HEALTH_QUEUE_MAX_AGE_MINUTES = _env.int(
     "TALOWA_HEALTH_QUEUE_MAX_AGE_MINUTES",
     60,

@@ -31,6 +31,8 @@ from backups.selectors import newest_audit_anchor
 from backups.services.sidecars import read_sidecar_copies
 from backups.storage import object_store
 from recovery.models import RestoreDrill
+from retention.models import CleanupRun
+from retention.services import count_expired
 from talowa_admin.audit import AuditAnchor, verify_audit_chain
 
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
@@ -408,6 +410,48 @@ def check_audit_trail() -> Component:
     )
 
 
+def check_retention() -> Component:
+    limit = settings.TALOWA_HEALTH_RETENTION_MAX_HOURS
+    backlog = sum(count_expired().values())
+    last = (
+        CleanupRun.objects.filter(dry_run=False)
+        .exclude(status=CleanupRun.Status.RUNNING)
+        .order_by("-started_at", "-id")
+        .first()
+    )
+    threshold = f"a run within {limit} h"
+    if last is None:
+        return Component(
+            "retention",
+            DEGRADED,
+            backlog,
+            threshold,
+            f"no retention cleanup has run; {backlog} rows are past retention",
+            "No retention cleanup has run: run `apply_retention` and register its "
+            "schedule with `setup_schedules`.",
+        )
+    hours = round((timezone.now() - last.started_at).total_seconds() / 3600, 1)
+    detail = (
+        f"newest cleanup run {last.pk} {last.status} {hours} h ago, deleted "
+        f"{last.total} rows; {backlog} rows are past retention now"
+    )
+    if last.status == CleanupRun.Status.FAILED:
+        advice = (
+            f"The newest retention cleanup failed ({last.error}): fix the cause "
+            "and run `apply_retention`."
+        )
+    elif hours > limit:
+        advice = (
+            f"No retention cleanup for {hours:g} h and {backlog} rows past "
+            "retention: run `apply_retention` and check its schedule."
+        )
+    else:
+        advice = ""
+    return Component(
+        "retention", DEGRADED if advice else HEALTHY, backlog, threshold, detail, advice
+    )
+
+
 CHECKS: tuple[Check, ...] = (
     Check(
         "database",
@@ -437,6 +481,11 @@ CHECKS: tuple[Check, ...] = (
         "how to generate one).",
     ),
     Check("space", check_space, "Check that TALOWA_DATA_DIR exists."),
+    Check(
+        "retention",
+        check_retention,
+        "The retention backlog cannot be counted: run `apply_retention --dry-run`.",
+    ),
     Check("failed_tasks", check_failed_tasks, "Check the database."),
     Check(
         "audit_trail",

@@ -309,3 +309,27 @@ def test_hourly_health_schedule_is_registered_once(db):
         "recovery.tasks.health_check",
         Schedule.HOURLY,
     )
+
+
+def test_retention_without_runs_or_late_is_degraded_and_shows_the_backlog(world):
+    from messaging.models import Message
+    from retention.models import CleanupRun
+    from retention.services import cleanup_expired_messages
+
+    state = component("retention")
+    assert state["status"] == "degraded"
+    assert "run `apply_retention`" in state["recommendation"]
+    cleanup_expired_messages()
+    state = component("retention")
+    assert (state["status"], state["value"]) == ("healthy", 0)
+    old = Message.objects.create(
+        conversation=world.group, sender=None, kind="system", body="old notice"
+    )
+    Message.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(days=400)
+    )
+    CleanupRun.objects.update(started_at=timezone.now() - timedelta(hours=50))
+    state = component("retention")
+    assert state["status"] == "degraded"
+    assert state["value"] == 1
+    assert "1 rows past retention: run `apply_retention`" in state["recommendation"]

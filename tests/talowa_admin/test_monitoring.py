@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from backups.services import create_full_backup
+from messaging.models import Message
 from recovery.services import check_system_health, run_restore_drill
 from recovery.services.health_checks import CHECKS
+from retention.services import cleanup_expired_messages
 from talowa_admin import roles
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,6 +31,11 @@ def samples(response) -> dict[tuple, float]:
 def test_metrics_with_token_parse_as_prometheus_text(world, client, settings):
     settings.TALOWA_METRICS_TOKEN = TOKEN
     create_full_backup()
+    old = Message.objects.create(conversation=world.group, kind="system", body="x")
+    Message.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(days=400)
+    )
+    cleanup_expired_messages()
     drill = run_restore_drill()
     check_system_health(checks=tuple(c for c in CHECKS if c.name == "backups"))
     response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
@@ -40,6 +50,9 @@ def test_metrics_with_token_parse_as_prometheus_text(world, client, settings):
         drill.rto_seconds
     )
     assert values[("talowa_health_status", (("component", "backups"),))] == 0
+    for runs in ("total", "last"):
+        retention = (("runs", runs), ("type", "system_messages"))
+        assert values[("talowa_retention_deleted_rows", retention)] == 1
 
 
 def test_metrics_refuse_without_token_or_staff_session(

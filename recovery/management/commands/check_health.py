@@ -9,7 +9,8 @@ from talowa_admin.cli import TalowaCommand
 class Command(TalowaCommand):
     help = (
         "Check every component (database, backup storage, workers, backups, "
-        "verification, restore drills, keys, space, failed tasks, audit trail), "
+        "verification, restore drills, keys, space, retention, failed tasks, "
+        "audit trail), "
         "store the result and send the alerts that are due. Exit status: 0 "
         "healthy, 1 degraded, 2 unhealthy."
     )
