@@ -169,3 +169,27 @@ class HealthSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.component}: {self.status} at {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+class MaintenanceRun(models.Model):
+    """One system maintenance (or its dry run) and each step's result."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.RUNNING
+    )
+    steps = models.JSONField(default=dict, blank=True)
+    actor_label = models.CharField(max_length=150, blank=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Maintenance run {self.pk}" + (" (dry run)" if self.dry_run else "")

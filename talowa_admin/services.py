@@ -21,6 +21,7 @@ from backups.services.usage import (
 )
 from recovery.services import check_system_health
 from recovery.services.health import latest_health
+from recovery.services.maintenance import perform_system_maintenance
 from retention.exceptions import InvalidRetentionPolicy
 from retention.services import validate_periods
 from talowa_admin.audit import record_audit_event
@@ -32,6 +33,7 @@ __all__ = [
     "execute_disaster_recovery",
     "get_backup_status",
     "perform_data_export",
+    "perform_system_maintenance",
 ]
 
 _SETTING_NAMES = (

@@ -305,6 +305,14 @@ TALOWA_HEALTH_RETENTION_MAX_HOURS = _env.int(
     maximum=8760,
     check_id="talowa.E048",
 )
+# Maintenance deletes unreferenced objects of the backup storage older than this.
+TALOWA_MAINTENANCE_ORPHAN_GRACE_HOURS = _env.int(
+    "TALOWA_MAINTENANCE_ORPHAN_GRACE_HOURS",
+    24,
+    minimum=1,
+    maximum=8760,
+    check_id="talowa.E049",
+)
 TALOWA_HEALTH_QUEUE_MAX_AGE_MINUTES = _env.int(
     "TALOWA_HEALTH_QUEUE_MAX_AGE_MINUTES",
     60,

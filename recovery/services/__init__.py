@@ -8,6 +8,7 @@ from __future__ import annotations
 from recovery.services.drills import run_restore_drill
 from recovery.services.health import check_system_health
 from recovery.services.integrity import validate_data_integrity
+from recovery.services.maintenance import perform_system_maintenance
 from recovery.services.plans import execute_disaster_recovery
 from recovery.services.restoring import restore_from_backup
 from recovery.services.scheduling import (
@@ -18,6 +19,7 @@ from recovery.services.scheduling import (
 __all__ = [
     "check_system_health",
     "execute_disaster_recovery",
+    "perform_system_maintenance",
     "restore_from_backup",
     "run_restore_drill",
     "schedule_health_checks",
