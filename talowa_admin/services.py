@@ -6,13 +6,17 @@ way round. Each function keeps the brief's name and keyword arguments.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count, Max, Q, Sum
 
+from backups.models import Backup
 from backups.services.usage import (
     recent_backups,
     schedule_summaries,
@@ -172,7 +176,7 @@ def get_backup_status() -> dict[str, Any]:
     Recommendations come from the newest stored health check (``check_health``
     and the hourly schedule store it) and from the storage's growth.
     """
-    usage = storage_usage()
+    usage = cached_storage_usage()
     return {
         "storage_usage": usage,
         "backup_history": recent_backups(),
@@ -184,6 +188,34 @@ def get_backup_status() -> dict[str, Any]:
         ]
         + storage_trend(usage),
     }
+
+
+STATUS_CACHE_SECONDS = 3600
+
+
+def cached_storage_usage() -> dict[str, Any]:
+    """Return ``storage_usage()``, cached until the backup catalog changes.
+
+    The cache key carries a fingerprint of the catalog (backups, the newest
+    finish, the newest status change), so a backup that finishes, fails or
+    expires makes the next call compute afresh on every process sharing the
+    cache.
+    """
+    fingerprint = Backup.objects.aggregate(
+        count=Count("id"),
+        completed=Count("id", filter=Q(status=Backup.Status.COMPLETED)),
+        finished=Max("finished_at"),
+        stored=Sum("stored_bytes", filter=Q(status=Backup.Status.COMPLETED)),
+    )
+    key = (
+        "talowa:storage_usage:"
+        + hashlib.sha256(repr(sorted(fingerprint.items())).encode()).hexdigest()[:32]
+    )
+    usage = cache.get(key)
+    if usage is None:
+        usage = storage_usage()
+        cache.set(key, usage, STATUS_CACHE_SECONDS)
+    return usage
 
 
 def storage_trend(usage: dict[str, Any]) -> list[str]:

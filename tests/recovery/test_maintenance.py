@@ -128,3 +128,24 @@ def test_command_runs_only_the_chosen_steps(storage):
     payload = json.loads(out.getvalue())
     assert set(payload["steps"]) == {"optimize_storage", "validate_data_integrity"}
     assert payload["status"] == "completed"
+
+
+@pytest.mark.postgres
+def test_a_staging_schema_left_by_a_killed_restore_is_dropped(storage):
+    from django.db import connection
+
+    from recovery.staging import SCHEMA
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE SCHEMA {SCHEMA}")
+        cursor.execute(f"CREATE TABLE {SCHEMA}.leftover (id int)")
+    dry = perform_system_maintenance(**STORAGE_ONLY, dry_run=True)
+    staging = dry["steps"]["optimize_storage"]["result"]["staging_schema"]
+    assert staging == {"present": True, "dropped": False}
+    result = perform_system_maintenance(**STORAGE_ONLY)
+    optimized = result["steps"]["optimize_storage"]["result"]
+    assert optimized["staging_schema"] == {"present": True, "dropped": True}
+    assert optimized["database"] == {"ran": "VACUUM (ANALYZE)"}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [SCHEMA])
+        assert cursor.fetchone() is None

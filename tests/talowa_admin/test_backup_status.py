@@ -71,3 +71,21 @@ def test_recommendations_come_from_health_and_storage_growth(world, settings):
         "No backup was ever verified: run `verify_backup --all`.",
         trend,
     ]
+
+
+def test_storage_figures_are_cached_until_a_backup_finishes_or_expires(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from backups.services import expire_backup
+
+    create_full_backup()
+    with CaptureQueriesContext(connection) as first:
+        assert get_backup_status()["storage_usage"]["total"]["objects"] == 1
+    with CaptureQueriesContext(connection) as second:
+        assert get_backup_status()["storage_usage"]["total"]["objects"] == 1
+    assert len(second) < len(first) - 3  # the usage came from the cache
+    newer = create_full_backup()
+    assert get_backup_status()["storage_usage"]["total"]["objects"] == 2
+    expire_backup(Backup.objects.get(pk=newer))
+    assert get_backup_status()["storage_usage"]["total"]["objects"] == 1
