@@ -271,7 +271,7 @@ def _safe_chain(backup: Backup) -> list[Backup]:
 
 @admin.register(BackupSchedule)
 class BackupScheduleAdmin(admin.ModelAdmin):
-    list_display = ("name", "interval", "incremental", "enabled", "last_run_at")
+    list_display = ("name", "kind", "incremental", "enabled", "last_run_at")
     list_filter = ("enabled", "incremental")
     readonly_fields = (
         "q_schedule_id",

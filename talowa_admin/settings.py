@@ -215,8 +215,11 @@ TALOWA_EXPORT_DAILY_LIMIT = ENV.int(
 
 # --- Workers (django-q2) ---------------------------------------------------
 REDIS_URL = ENV.str("REDIS_URL")
+# Clusters with one name share one queue (a Redis list of that name); tests and
+# second installations on one Redis give theirs another name.
+TALOWA_QUEUE_NAME = ENV.str("TALOWA_QUEUE_NAME", "talowa")
 Q_CLUSTER = {
-    "name": "talowa",
+    "name": TALOWA_QUEUE_NAME,
     "workers": ENV.int(
         "TALOWA_WORKERS", 2, minimum=1, maximum=64, check_id="talowa.E007"
     ),
@@ -226,8 +229,25 @@ Q_CLUSTER = {
     "catch_up": False,
     "ack_failures": True,
     "label": "Tasks",
-    **({"redis": REDIS_URL} if REDIS_URL else {"orm": "default"}),
+    # Redis keeps the clusters' status itself; the ORM broker keeps it in a
+    # cache, which must be shared by the processes of a host to be seen.
+    **(
+        {"redis": REDIS_URL}
+        if REDIS_URL
+        else {"orm": "default", "cache": "talowa_queue"}
+    ),
 }
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "talowa_queue": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": TALOWA_DATA_DIR / "cache" / "queue",
+    },
+}
+# Backup schedules run at most this often (admin and API refuse shorter).
+TALOWA_SCHEDULE_MIN_MINUTES = ENV.int(
+    "TALOWA_SCHEDULE_MIN_MINUTES", 5, minimum=1, maximum=1440, check_id="talowa.E020"
+)
 
 # --- Authentication and security ------------------------------------------
 _VALIDATORS = "django.contrib.auth.password_validation"
