@@ -108,3 +108,22 @@ def age_all_rows(minutes: int = 10) -> None:
         model.objects.update(
             created_at=F("created_at") - delta, updated_at=F("updated_at") - delta
         )
+
+
+def drain_queue() -> int:
+    """Run every task waiting in the ORM broker's queue, as a worker would.
+
+    For tests that let django-q2's real scheduler queue a task: the task runs
+    through django-q2's own worker and monitor functions, in this process.
+    """
+    from django_q.brokers import get_broker
+    from django_q.tasks import _sync
+
+    broker = get_broker()
+    done = 0
+    while tasks := broker.dequeue():
+        for ack_id, payload in tasks:
+            _sync(payload)
+            broker.acknowledge(ack_id)
+            done += 1
+    return done

@@ -70,14 +70,20 @@ def is_transient(exc: BaseException) -> bool:
     """Tell whether ``exc`` is a storage or network failure worth retrying."""
     if isinstance(exc, ArchiveCorrupted | KeyUnavailable | QuotaExceeded):
         return False
-    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore import exceptions as boto
 
     link: BaseException | None = exc
     seen = 0
     while link is not None and seen < 10:
-        if isinstance(link, ConnectionError | TimeoutError | HTTPClientError):
+        if isinstance(
+            link,
+            ConnectionError
+            | TimeoutError
+            | boto.ConnectionError
+            | boto.HTTPClientError,
+        ):
             return True
-        if isinstance(link, ClientError):
+        if isinstance(link, boto.ClientError):
             error = link.response.get("Error", {})
             status = link.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             return error.get("Code") in TRANSIENT_S3_CODES or (status or 0) >= 500
