@@ -88,8 +88,23 @@ def minimum_interval() -> timedelta:
 # --- validation --------------------------------------------------------------
 
 
+# The timing fields each kind uses; the others are cleared.
+KIND_FIELDS = {
+    "minutes": {"every"},
+    "hours": {"every"},
+    "daily": {"at_time"},
+    "weekly": {"at_time", "weekday"},
+    "monthly": {"at_time", "day_of_month"},
+}
+
+
 def validate_schedule(schedule: BackupSchedule) -> None:
-    """Raise ``ValidationError`` naming each field of ``schedule`` that is wrong."""
+    """Raise ``ValidationError`` naming each field of ``schedule`` that is wrong.
+
+    First clears the timing fields that its kind does not use.
+    """
+    for field in set(TIMING_FIELDS[1:]) - KIND_FIELDS.get(schedule.kind, set()):
+        setattr(schedule, field, None)
     errors: dict[str, str] = {}
     name = (schedule.name or "").strip()
     if not name:
