@@ -301,7 +301,8 @@ LOGGING = {
         name: {"level": LOG_LEVEL}
         for name in ("talowa_admin", "messaging", "backups", "retention", "recovery")
     }
-    | {"werkzeug": {"level": "ERROR"}, "django_q": {"level": "WARNING"}},
+    # django-q2 logs as "django-q": at info, each schedule firing and task run.
+    | {"werkzeug": {"level": "ERROR"}, "django-q": {"level": LOG_LEVEL}},
 }
 
 TALOWA_CONFIG_PROBLEMS = ENV.problems
