@@ -8,14 +8,24 @@ on stderr and exits non-zero.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.core.serializers.json import DjangoJSONEncoder
 
+from talowa_admin import progress
+
 
 class TalowaCommand(BaseCommand):
-    """A command with ``--json`` output for scripts and monitoring."""
+    """A command with ``--json`` output for scripts and monitoring.
+
+    A command that names a ``progress_label`` draws a progress line on
+    stderr while it runs, when stderr is a terminal and neither ``--json``
+    nor ``--verbosity 0`` is given (``talowa_admin.progress``).
+    """
+
+    progress_label: str | None = None
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -41,7 +51,17 @@ class TalowaCommand(BaseCommand):
     def execute(self, *args, **options):
         self.json_output = bool(options.get("json"))
         self.verbosity = int(options.get("verbosity", 1))
-        return super().execute(*args, **options)
+        stream = options.get("stderr") or sys.stderr
+        live = (
+            self.progress_label is not None
+            and not self.json_output
+            and self.verbosity >= 1
+            and getattr(stream, "isatty", lambda: False)()
+        )
+        if live:
+            options["stdout"] = progress.ClearFirst(options.get("stdout") or sys.stdout)
+        with progress.watching(self.progress_label or "", stream, enabled=live):
+            return super().execute(*args, **options)
 
     def emit(self, payload: dict[str, Any], *lines: str) -> None:
         """Print ``payload`` as JSON with ``--json``, otherwise the text lines."""

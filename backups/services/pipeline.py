@@ -28,6 +28,7 @@ from backups.models import Backup
 from backups.registry import ACCOUNTS, TOMBSTONES, TableSpec, tables_for
 from backups.services.catalog import heartbeat
 from backups.storage import object_store
+from talowa_admin import progress
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +117,10 @@ def _write_table(
     )
     rows = 0
     for block in snapshot.dump(spec, _condition(plan, snapshot, spec)):
-        rows += count_rows(block)
+        block_rows = count_rows(block)
+        rows += block_rows
         writer.write(block)
+        progress.advance(rows=block_rows, bytes=len(block))
         _beat(plan, snapshot)
     summary = writer.end_section(rows=rows)
     logger.debug(
@@ -177,6 +180,7 @@ def _write_blobs(
             while data := handle.read(BLOB_READ_SIZE):
                 digest.update(data)
                 writer.write(data)
+                progress.advance(bytes=len(data))
         summary = writer.end_section()
         if digest.hexdigest() != sha256:
             mismatched.append(sha256)

@@ -26,6 +26,7 @@ from backups.exceptions import ArchiveCorrupted, BackupError
 from backups.keyring import KeyRing, load_keyring
 from backups.models import Backup
 from backups.storage import ObjectStore, object_store
+from talowa_admin import progress
 from talowa_admin.audit import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class HashingReader:
         data = self.stream.read(size)
         self.digest.update(data)
         self.size += len(data)
+        progress.advance(bytes=len(data))
         return data
 
 
@@ -87,6 +89,7 @@ def verify_backup(
     try:
         if backup.status != Backup.Status.COMPLETED:
             raise BackupError(f"backup {backup.id} is {backup.status}, not completed")
+        progress.expect(bytes=backup.stored_bytes)
         manifest, size = _read_and_check(backup, keyring or load_keyring())
         result = VerifyResult(
             backup.id, True, counts=manifest["counts"], stored_bytes=size
@@ -154,7 +157,9 @@ def _check_rows(section) -> None:
     rows, tail = 0, b""
     last_piece, last_break = b"", -1  # where the last whole row ends
     for piece in section.iter_data():
-        rows += count_rows(piece)
+        piece_rows = count_rows(piece)
+        rows += piece_rows
+        progress.advance(rows=piece_rows)
         first_break = piece.find(b"\n")
         if first_break < 0:
             tail += piece
