@@ -27,7 +27,7 @@ from backups.services.scheduling import (
     save_schedule,
     set_schedules_enabled,
 )
-from backups.services.scheduling.schedules import schedule_timing
+from backups.services.scheduling.validation import schedule_timing
 from talowa_admin.admin import ReadOnlyAdmin
 
 RECENT_RUNS = 20

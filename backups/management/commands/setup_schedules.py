@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from backups.models import BackupSchedule
 from backups.services.scheduling import DEFAULT_SCHEDULES, ensure_default_schedules
-from backups.services.scheduling.schedules import next_run_of, schedule_timing
+from backups.services.scheduling.schedules import next_run_of
+from backups.services.scheduling.validation import schedule_timing
 from talowa_admin.audit import record_audit_event
 from talowa_admin.cli import TalowaCommand
 

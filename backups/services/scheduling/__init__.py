@@ -1,6 +1,7 @@
 """Backup schedules: the brief's BackupSchedulerService and the default schedules.
 
 - ``schedules``: create, change, delete and run schedules; django-q2 in step.
+- ``inputs`` and ``validation``: the brief's arguments as fields, checked.
 - ``runs``: one run of a schedule (slot claim, skip, retry, failure).
 - ``defaults``: the default schedules of ``setup_schedules``.
 - ``cluster``: ``start_scheduler``, which says whether a cluster is running.
@@ -24,8 +25,8 @@ from backups.services.scheduling.schedules import (
     set_schedules_enabled,
     sync_all_schedules,
     update_backup_schedule,
-    validate_schedule,
 )
+from backups.services.scheduling.validation import validate_schedule
 
 __all__ = [
     "DEFAULT_SCHEDULES",

@@ -59,6 +59,6 @@ def _clusters() -> list[dict[str, Any]]:
     except Exception:  # a broker that cannot be reached has no cluster to show
         return []
     return [
-        {"host": stat.host, "pid": stat.cluster_id, "status": stat.status}
+        {"host": stat.host, "id": str(stat.cluster_id), "status": stat.status}
         for stat in stats
     ]

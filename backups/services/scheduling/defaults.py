@@ -23,11 +23,8 @@ from typing import Any
 from django_q.models import Schedule
 
 from backups.models import BACKUP_DATA_TYPES, BackupSchedule
-from backups.services.scheduling.schedules import (
-    parse_interval,
-    save_schedule,
-    sync_all_schedules,
-)
+from backups.services.scheduling.inputs import parse_interval
+from backups.services.scheduling.schedules import save_schedule, sync_all_schedules
 from backups.services.scheduling.timing import Timing
 from talowa_admin.models import SystemSettings
 

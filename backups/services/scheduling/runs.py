@@ -37,7 +37,8 @@ from backups.exceptions import (
 from backups.models import Backup, BackupSchedule, BackupScheduleRun
 from backups.selectors import backups_in_scope, latest_completed
 from backups.services.creating import create_incremental_backup, run_backup
-from backups.services.scheduling.schedules import schedule_timing, sync_q_schedule
+from backups.services.scheduling.schedules import sync_q_schedule
+from backups.services.scheduling.validation import schedule_timing
 from talowa_admin import locks
 
 logger = logging.getLogger(__name__)
