@@ -57,7 +57,9 @@ class BackupScheduleForm(forms.ModelForm):
     )
     data_types = forms.MultipleChoiceField(
         label="Data",
-        choices=[(name, LABELS[name]) for name in BACKUP_DATA_TYPES],
+        choices=[
+            (name, name.replace("_", " ").capitalize()) for name in BACKUP_DATA_TYPES
+        ],
         initial=list(BACKUP_DATA_TYPES),
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one data type to back up."},
