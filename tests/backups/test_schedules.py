@@ -426,3 +426,27 @@ def test_scheduled_expiry_follows_the_cleanup_switch(world):
     assert "skipped" in expire_backups_by_keep_rules()
     configure_system_settings(enable_automatic_cleanup=True)
     assert expire_backups_by_keep_rules() == {"expired": []}
+
+
+def test_the_weekly_verification_fails_loudly_on_a_corrupted_parent(world):
+    from backups.services import create_full_backup, create_incremental_backup
+    from backups.storage import object_store
+
+    run_setup()
+    full = Backup.objects.get(pk=create_full_backup())
+    age_all_rows()
+    create_incremental_backup()
+    path = object_store().root / full.object_key
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    Schedule.objects.filter(name="talowa: verify newest chain").update(
+        next_run=timezone.now() - timedelta(seconds=5)
+    )
+    scheduler()
+    drain_queue()
+    task = Task.objects.get(func="backups.tasks.verify_newest_chain")
+    assert task.success is False
+    assert f"{full.id}:" in task.result and "chunk" in task.result
+    full.refresh_from_db()
+    assert full.verify_ok is False
