@@ -105,13 +105,16 @@ def run_backup_schedule(
     schedule is gone or disabled, or another worker has the slot). Raise
     ``ScheduledRunFailed`` when the run failed.
     """
-    schedule = BackupSchedule.objects.select_related("owner").filter(pk=schedule_id)
-    schedule = schedule.first()
+    found = BackupSchedule.objects.select_related("owner").filter(pk=schedule_id)
+    schedule = found.first()
     if schedule is None:
         logger.warning("backup schedule %s no longer exists; nothing run", schedule_id)
         return None
     if run_id is not None:
-        run = BackupScheduleRun.objects.get(pk=run_id, schedule=schedule)
+        run = BackupScheduleRun.objects.filter(pk=run_id, schedule=schedule).first()
+        if run is None or run.result != BackupScheduleRun.Result.QUEUED:
+            logger.info("run %s of %s is not queued; nothing run", run_id, schedule)
+            return None
     elif not schedule.enabled:
         sync_q_schedule(schedule)
         logger.info("backup schedule %s is disabled; nothing run", schedule.name)
