@@ -450,3 +450,13 @@ def test_the_weekly_verification_fails_loudly_on_a_corrupted_parent(world):
     assert f"{full.id}:" in task.result and "chunk" in task.result
     full.refresh_from_db()
     assert full.verify_ok is False
+
+
+def test_a_run_now_delivered_twice_runs_once(world, sync_tasks):
+    schedule_id = create_backup_schedule(
+        schedule_name="Once", interval=timedelta(hours=1)
+    )
+    handle = execute_backup_now(schedule_id)
+    again = run_backup_schedule(schedule_id=schedule_id, run_id=handle["run_id"])
+    assert again is None
+    assert Backup.objects.count() == 1
