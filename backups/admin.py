@@ -20,7 +20,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from backups.exceptions import BackupError
-from backups.models import Backup, BackupSchedule, ExportJob
+from backups.models import Backup, ExportJob
 from backups.selectors import chain_of
 from backups.services import expire_backup
 from backups.services.catalog import mark_stale_backups
@@ -274,19 +274,6 @@ def _safe_chain(backup: Backup) -> list[Backup]:
         return [backup]
 
 
-@admin.register(BackupSchedule)
-class BackupScheduleAdmin(admin.ModelAdmin):
-    list_display = ("name", "interval", "incremental", "enabled", "last_run_at")
-    list_filter = ("enabled", "incremental")
-    readonly_fields = (
-        "q_schedule_id",
-        "last_run_at",
-        "last_backup",
-        "created_at",
-        "created_by",
-    )
-
-
 @admin.register(ExportJob)
 class ExportJobAdmin(ReadOnlyAdmin):
     list_display = (
@@ -322,3 +309,4 @@ def backup_or_404(backup_id: str) -> Backup:
 
 
 import backups.admin_exports  # noqa: E402,F401  (registers the users "Export data" action)
+import backups.admin_schedules  # noqa: E402,F401  (backup schedules and their runs)

@@ -156,21 +156,142 @@ class Backup(models.Model):
 
 
 class BackupSchedule(models.Model):
-    """The brief's named backup schedule; runs through a django-q2 Schedule."""
+    """The brief's named backup schedule: the single source of truth.
+
+    Its django-q2 ``Schedule`` (``q_schedule_id``) is derived from this row by
+    ``backups.services.scheduling`` whenever the row is created, changed,
+    disabled or deleted, and again by ``setup_schedules`` at every deploy.
+    """
+
+    class Kind(models.TextChoices):
+        MINUTES = "minutes", "Every N minutes"
+        HOURS = "hours", "Every N hours"
+        DAILY = "daily", "Daily at a time"
+        WEEKLY = "weekly", "Weekly on a day, at a time"
+        MONTHLY = "monthly", "Monthly on a day, at a time"
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, "Monday"
+        TUESDAY = 1, "Tuesday"
+        WEDNESDAY = 2, "Wednesday"
+        THURSDAY = 3, "Thursday"
+        FRIDAY = 4, "Friday"
+        SATURDAY = 5, "Saturday"
+        SUNDAY = 6, "Sunday"
 
     name = models.CharField(max_length=100, unique=True)
-    interval = models.DurationField()
+    kind = models.CharField(
+        "runs", max_length=8, choices=Kind.choices, default=Kind.DAILY
+    )
+    every = models.PositiveIntegerField(
+        null=True, blank=True, help_text="N, for every N minutes or hours."
+    )
+    at_time = models.TimeField(
+        "at", null=True, blank=True, help_text="Local time of day (TIME_ZONE)."
+    )
+    weekday = models.PositiveSmallIntegerField(
+        "on", null=True, blank=True, choices=Weekday.choices
+    )
+    day_of_month = models.PositiveSmallIntegerField(
+        "day of the month", null=True, blank=True, help_text="1 to 28."
+    )
+    incremental = models.BooleanField(
+        default=False,
+        help_text="Back up only what changed since the scope's latest backup.",
+    )
+    full_every_days = models.PositiveSmallIntegerField(
+        "full backup every (days)",
+        null=True,
+        blank=True,
+        help_text="For incremental schedules: take a full backup instead when "
+        "the latest full one is this many days old.",
+    )
     data_types = models.JSONField(default=all_backup_data_types)
-    backup_config = models.JSONField(default=dict, blank=True)
-    incremental = models.BooleanField(default=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name="user",
+        help_text="Back up only this user's data; empty for the whole system.",
+    )
+    note = models.CharField(max_length=200, blank=True)
     enabled = models.BooleanField(default=True)
-    q_schedule_id = models.BigIntegerField(null=True, blank=True)
-    last_run_at = models.DateTimeField(null=True, blank=True)
+    # The default schedules of ``setup_schedules`` carry a key, so a deploy
+    # finds them even when an operator renamed them.
+    builtin = models.CharField(max_length=32, blank=True, editable=False)
+    q_schedule_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_backup = models.ForeignKey(
+        Backup,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["builtin"],
+                condition=~models.Q(builtin=""),
+                name="backup_schedule_one_per_builtin",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BackupScheduleRun(models.Model):
+    """One run of a schedule: when, what it made, and how it ended.
+
+    A scheduled run carries its slot (the time django-q2 meant it for); the
+    unique slot per schedule means two workers can never both run one slot.
+    """
+
+    class Trigger(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        CATCH_UP = "catch_up", "Catch-up after downtime"
+        MANUAL = "manual", "Run now"
+
+    class Result(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    schedule = models.ForeignKey(
+        BackupSchedule, on_delete=models.CASCADE, related_name="runs"
+    )
+    slot = models.DateTimeField(null=True, blank=True)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    result = models.CharField(
+        max_length=10, choices=Result.choices, default=Result.QUEUED
+    )
+    message = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    backup = models.ForeignKey(
         Backup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
@@ -178,8 +299,17 @@ class BackupSchedule(models.Model):
         related_name="+",
     )
 
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "slot"], name="backup_schedule_run_one_per_slot"
+            ),
+        ]
+        indexes = [models.Index(fields=["schedule", "queued_at"])]
+
     def __str__(self) -> str:
-        return self.name
+        return f"{self.schedule} run {self.pk} ({self.result})"
 
 
 class ExportJob(models.Model):

@@ -10,7 +10,9 @@ import logging
 from typing import Any
 
 from backups.exceptions import BackupError
-from backups.services import exporting
+from backups.selectors import chain_of, latest_completed
+from backups.services import expiry, exporting, scheduling, verify_backup
+from talowa_admin.models import SystemSettings
 from talowa_admin.queue import user_by_id
 
 logger = logging.getLogger(__name__)
@@ -78,3 +80,43 @@ def verify_backups(backup_ids: list[str], actor_id: int | None = None) -> str:
     if failed:
         raise BackupError("verification failed: " + "; ".join(failed))
     return f"{len(backup_ids)} backup(s) verified"
+
+
+def run_backup_schedule(
+    schedule_id: int, slot: str | None = None, run_id: int | None = None
+) -> str:
+    """Run a backup schedule: for ``slot`` (django-q2 passes it) or as ``run_id``.
+
+    Raises when the run failed, so django-q2 and the admin show it failed.
+    """
+    run = scheduling.run_backup_schedule(
+        schedule_id=schedule_id, slot=slot, run_id=run_id
+    )
+    if run is None:
+        return f"schedule {schedule_id}: nothing to run"
+    return f"schedule {run.schedule.name}: {run.message}"
+
+
+def expire_backups_by_keep_rules() -> dict[str, Any]:
+    """Expire backups by the default keep rules, when automatic cleanup is on."""
+    if not SystemSettings.load().enable_automatic_cleanup:
+        return {"skipped": "automatic cleanup is off in the system settings"}
+    report = expiry.cleanup_expired_backups(actor="schedule:expire backups")
+    logger.info("scheduled expiry: %s backup(s) expired", len(report["expired"]))
+    return {"expired": report["expired"]}
+
+
+def verify_newest_chain() -> str:
+    """Verify every archive of the newest system chain; raise if one fails."""
+    newest = latest_completed(owner_id=None)
+    if newest is None:
+        return "no completed system backup to verify"
+    failed = []
+    chain = chain_of(newest)
+    for backup in chain:
+        result = verify_backup(backup, actor="schedule:verify newest chain")
+        if not result.ok:
+            failed.append(f"{backup.id}: {result.error}")
+    if failed:
+        raise BackupError("verification failed: " + "; ".join(failed))
+    return f"chain of {newest.id}: {len(chain)} backup(s) verified"

@@ -26,13 +26,21 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
 
+from talowa_admin import progress
 from talowa_admin.errors import OperatorError
 
 logger = logging.getLogger(__name__)
 
 
 class TalowaCommand(BaseCommand):
-    """A command with ``--json`` output and one-line failures."""
+    """A command with ``--json`` output and one-line failures.
+
+    A command that names a ``progress_label`` draws a progress line on
+    stderr while it runs, when stderr is a terminal and neither ``--json``
+    nor ``--verbosity 0`` is given (``talowa_admin.progress``).
+    """
+
+    progress_label: str | None = None
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -77,8 +85,18 @@ class TalowaCommand(BaseCommand):
     def execute(self, *args, **options):
         self.json_output = bool(options.get("json"))
         self.verbosity = int(options.get("verbosity", 1))
+        stream = options.get("stderr") or sys.stderr
+        live = (
+            self.progress_label is not None
+            and not self.json_output
+            and self.verbosity >= 1
+            and getattr(stream, "isatty", lambda: False)()
+        )
+        if live:
+            options["stdout"] = progress.ClearFirst(options.get("stdout") or sys.stdout)
         try:
-            return super().execute(*args, **options)
+            with progress.watching(self.progress_label or "", stream, enabled=live):
+                return super().execute(*args, **options)
         except OperatorError as exc:
             raise CommandError(one_line(str(exc))) from exc
         except OSError as exc:

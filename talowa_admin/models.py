@@ -68,18 +68,48 @@ class AuditChainHead(models.Model):
         return f"audit chain head at event {self.last_event_id}"
 
 
+# The brief's own shorthand: ``messages`` is every kind of message.
+MESSAGE_RETENTION_TYPES = (
+    "regular_messages",
+    "group_messages",
+    "anonymous_messages",
+    "system_messages",
+    "voice_messages",
+)
+RETENTION_ALIASES = {"messages": MESSAGE_RETENTION_TYPES}
+
+
+def normalize_retention_periods(value: object) -> object:
+    """Expand the brief's ``messages`` key into the message retention types.
+
+    A type named in the mapping itself keeps its own period:
+    ``{"messages": 200, "system_messages": 30}`` keeps system messages 30 days.
+    Anything that is not a mapping is returned as it is, for the validator.
+    """
+    if not isinstance(value, dict):
+        return value
+    expanded: dict = {}
+    for alias, kinds in RETENTION_ALIASES.items():
+        if alias in value:
+            expanded.update(dict.fromkeys(kinds, value[alias]))
+    expanded.update({k: v for k, v in value.items() if k not in RETENTION_ALIASES})
+    return expanded
+
+
 def validate_retention_periods(value: object) -> None:
-    """Reject unknown data types and periods outside 1..36500 days."""
+    """Reject unknown data types and periods outside 1..36500 days.
+
+    The brief's ``messages`` shorthand is accepted (see
+    ``normalize_retention_periods``).
+    """
     if not isinstance(value, dict):
         raise ValidationError("Retention periods must be a mapping of type to days.")
-    unknown = sorted(set(value) - set(DEFAULT_RETENTION_PERIODS))
+    known = (*DEFAULT_RETENTION_PERIODS, *RETENTION_ALIASES)
+    unknown = sorted(map(str, set(value) - set(known)))
     if unknown:
         raise ValidationError(
             "Unknown retention type(s): %(unknown)s. Known types: %(known)s.",
-            params={
-                "unknown": ", ".join(map(str, unknown)),
-                "known": ", ".join(DEFAULT_RETENTION_PERIODS),
-            },
+            params={"unknown": ", ".join(unknown), "known": ", ".join(known)},
         )
     for kind, days in value.items():
         if isinstance(days, bool) or not isinstance(days, int):
@@ -154,7 +184,7 @@ class SystemSettings(models.Model):
     def clean(self) -> None:
         periods = dict(DEFAULT_RETENTION_PERIODS)
         if isinstance(self.default_retention_periods, dict):
-            periods.update(self.default_retention_periods)
+            periods.update(normalize_retention_periods(self.default_retention_periods))
             self.default_retention_periods = periods
 
     @classmethod

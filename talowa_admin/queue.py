@@ -11,9 +11,9 @@ from typing import Any
 from django_q.tasks import async_task
 
 
-def enqueue(func: str, *args, name: str, group: str) -> str:
-    """Queue ``func(*args)``; return the task id."""
-    return async_task(func, *args, task_name=name[:100], group=group)
+def enqueue(func: str, *args, name: str, group: str, **kwargs: Any) -> str:
+    """Queue ``func(*args, **kwargs)``; return the task id."""
+    return async_task(func, *args, task_name=name[:100], group=group, **kwargs)
 
 
 def user_by_id(user_id: int | None) -> Any:

@@ -22,6 +22,7 @@ _VIEWER = {
     "talowa_admin.view_systemsettings",
     "backups.view_backup",
     "backups.view_backupschedule",
+    "backups.view_backupschedulerun",
     "backups.view_exportjob",
     "recovery.view_recoveryplan",
     "recovery.view_recoveryrun",

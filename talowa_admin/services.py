@@ -17,6 +17,17 @@ from django.db import transaction
 from django.db.models import Count, Max, Q, Sum
 
 from backups.models import Backup
+from backups.services import (
+    create_backup_schedule,
+    delete_backup_schedule,
+    execute_backup_now,
+    start_scheduler,
+    update_backup_schedule,
+)
+from backups.services.scheduling import (
+    apply_default_backup_interval,
+    ensure_default_schedules,
+)
 from backups.services.usage import (
     recent_backups,
     schedule_summaries,
@@ -29,15 +40,21 @@ from recovery.services.maintenance import perform_system_maintenance
 from retention.exceptions import InvalidRetentionPolicy
 from retention.services import validate_periods
 from talowa_admin.audit import record_audit_event
-from talowa_admin.models import SystemSettings
+from talowa_admin.models import SystemSettings, normalize_retention_periods
 
 __all__ = [
     "check_system_health",
     "configure_system_settings",
+    "create_backup_schedule",
+    "delete_backup_schedule",
+    "execute_backup_now",
     "execute_disaster_recovery",
     "get_backup_status",
+    "initialize_backup_system",
     "perform_data_export",
     "perform_system_maintenance",
+    "start_scheduler",
+    "update_backup_schedule",
 ]
 
 _SETTING_NAMES = (
@@ -62,8 +79,10 @@ def configure_system_settings(
     """Change the system-wide settings; arguments left as None keep their value.
 
     Retention periods are merged into the current ones, so passing only
-    ``{"messages": ...}``-style subsets is enough. Raises ``ValidationError``
-    with every invalid field and changes nothing in that case.
+    ``{"messages": ...}``-style subsets is enough (``messages`` sets every
+    message type not named itself). Raises ``ValidationError`` with every
+    invalid field and changes nothing in that case. A new backup interval
+    retimes the default incremental backup schedule.
     """
     given = {
         "default_backup_interval": default_backup_interval,
@@ -81,7 +100,7 @@ def configure_system_settings(
             _check_mapping(changes["default_retention_periods"])
             changes["default_retention_periods"] = {
                 **current.default_retention_periods,
-                **changes["default_retention_periods"],
+                **normalize_retention_periods(changes["default_retention_periods"]),
             }
         for name, value in changes.items():
             setattr(current, name, value)
@@ -104,7 +123,41 @@ def configure_system_settings(
             details={"changed": changed},
             request=request,
         )
+    if "default_backup_interval" in changed:
+        apply_default_backup_interval(current.default_backup_interval, actor=actor)
     return current
+
+
+def initialize_backup_system(
+    *,
+    create_default_schedules: bool = True,
+    enable_auto_cleanup: bool = True,
+    custom_retention_periods: dict[str, int] | None = None,
+    actor: Any = None,
+) -> dict[str, Any]:
+    """Set up unattended protection (the brief's ``initializeBackupSystem``).
+
+    Applies the cleanup switch and any custom retention periods (the brief's
+    keys, ``messages`` included), registers the default schedules (as
+    ``setup_schedules`` does) and reports whether a cluster will run them.
+    """
+    current = configure_system_settings(
+        enable_automatic_cleanup=enable_auto_cleanup,
+        default_retention_periods=custom_retention_periods,
+        actor=actor,
+    )
+    schedules = (
+        ensure_default_schedules(actor=actor) if create_default_schedules else {}
+    )
+    return {
+        "settings": {
+            "enable_automatic_cleanup": current.enable_automatic_cleanup,
+            "default_retention_periods": current.default_retention_periods,
+            "default_backup_interval": current.default_backup_interval,
+        },
+        "schedules": schedules,
+        "scheduler": start_scheduler(),
+    }
 
 
 def _check_mapping(value: object) -> None:

@@ -228,7 +228,7 @@ TALOWA_EXPORT_DAILY_LIMIT = _env.int(
 # --- Retention ---------------------------------------------------------------
 # Days an archive batch of expired rows can still be restored before it is purged.
 TALOWA_RETENTION_GRACE_DAYS = _env.int(
-    "TALOWA_RETENTION_GRACE_DAYS", 30, minimum=1, maximum=365, check_id="talowa.E130"
+    "TALOWA_RETENTION_GRACE_DAYS", 30, minimum=1, maximum=365, check_id="talowa.E022"
 )
 
 # --- Workers (django-q2) ---------------------------------------------------
@@ -243,8 +243,11 @@ TALOWA_WORKER_HEARTBEAT_LIMIT = _env.int(
     check_id="talowa.E020",
 )
 REDIS_URL = _env.str("REDIS_URL")
+# Clusters with one name share one queue (a Redis list of that name); tests and
+# second installations on one Redis give theirs another name.
+TALOWA_QUEUE_NAME = _env.str("TALOWA_QUEUE_NAME", "talowa")
 Q_CLUSTER = {
-    "name": "talowa",
+    "name": TALOWA_QUEUE_NAME,
     "workers": _env.int(
         "TALOWA_WORKERS", 2, minimum=1, maximum=64, check_id="talowa.E007"
     ),
@@ -254,8 +257,25 @@ Q_CLUSTER = {
     "catch_up": False,
     "ack_failures": True,
     "label": "Tasks",
-    **({"redis": REDIS_URL} if REDIS_URL else {"orm": "default"}),
+    # Redis keeps the clusters' status itself; the ORM broker keeps it in a
+    # cache, which must be shared by the processes of a host to be seen.
+    **(
+        {"redis": REDIS_URL}
+        if REDIS_URL
+        else {"orm": "default", "cache": "talowa_queue"}
+    ),
 }
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "talowa_queue": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": TALOWA_DATA_DIR / "cache" / "queue",
+    },
+}
+# Backup schedules run at most this often (admin and API refuse shorter).
+TALOWA_SCHEDULE_MIN_MINUTES = _env.int(
+    "TALOWA_SCHEDULE_MIN_MINUTES", 5, minimum=1, maximum=1440, check_id="talowa.E021"
+)
 
 # --- Health monitoring (recovery.services.health) ---------------------------
 # Alerts go by mail to ADMINS ("Name <address>" entries) and, when set, as a
@@ -390,7 +410,8 @@ LOGGING = {
         name: {"level": LOG_LEVEL}
         for name in ("talowa_admin", "messaging", "backups", "retention", "recovery")
     }
-    | {"werkzeug": {"level": "ERROR"}, "django_q": {"level": "WARNING"}},
+    # django-q2 logs as "django-q": at info, each schedule firing and task run.
+    | {"werkzeug": {"level": "ERROR"}, "django-q": {"level": LOG_LEVEL}},
 }
 
 TALOWA_CONFIG_PROBLEMS = _env.problems

@@ -51,6 +51,7 @@ from django.db.models.functions import Cast
 
 from backups.exports.spool import Spool
 from messaging.models import CallRecord, Conversation, MediaFile, Message, Participant
+from talowa_admin import progress
 
 CHUNK_SIZE = 2000
 PROGRESS_EVERY = 1000
@@ -306,10 +307,14 @@ def _select(
 
 
 class Progress:
-    """Receives how many rows and files were written; the default ignores it."""
+    """Receives how many rows and files were written.
+
+    The default tells a command watching on a terminal (``talowa_admin.progress``).
+    """
 
     def advance(self, done: int) -> None:
         """``done`` more rows or files were written."""
+        progress.advance(rows=done)
 
 
 @dataclass

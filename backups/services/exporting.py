@@ -53,6 +53,7 @@ from backups.exports.source import estimated_total
 from backups.models import ExportJob
 from backups.services.creating import create_full_backup
 from backups.storage import FileObjectStore, object_store
+from talowa_admin import progress
 from talowa_admin.audit import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -425,6 +426,8 @@ def _export_to_file(
         )
     if not path.parent.is_dir():
         raise ExportError(f"the folder {path.parent} does not exist")
+    if progress.watched():
+        progress.expect(rows=estimated_total(user_id=user.pk, data_types=data_types))
     with FileObjectStore("output", path.parent).open_write(path.name) as out:
         outcome = write_export(
             out,

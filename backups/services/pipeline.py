@@ -29,6 +29,7 @@ from backups.registry import ACCOUNTS, TOMBSTONES, TableSpec, tables_for
 from backups.services.catalog import heartbeat
 from backups.services.sidecars import write_sidecars
 from backups.storage import object_store
+from talowa_admin import progress
 from talowa_admin.audit import chain_head
 
 logger = logging.getLogger(__name__)
@@ -123,8 +124,10 @@ def _write_table(
     )
     rows = 0
     for block in snapshot.dump(spec, _condition(plan, snapshot, spec)):
-        rows += count_rows(block)
+        block_rows = count_rows(block)
+        rows += block_rows
         writer.write(block)
+        progress.advance(rows=block_rows, bytes=len(block))
         _beat(plan, snapshot)
     summary = writer.end_section(rows=rows)
     logger.debug(
@@ -184,6 +187,7 @@ def _write_blobs(
             while data := handle.read(BLOB_READ_SIZE):
                 digest.update(data)
                 writer.write(data)
+                progress.advance(bytes=len(data))
         summary = writer.end_section()
         if digest.hexdigest() != sha256:
             mismatched.append(sha256)

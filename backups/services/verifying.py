@@ -39,6 +39,7 @@ from backups.keyring import KeyRing, load_keyring
 from backups.models import Backup
 from backups.services.sidecars import read_sidecars
 from backups.storage import ObjectStore, object_store
+from talowa_admin import progress
 from talowa_admin.audit import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class HashingReader:
         data = self.stream.read(size)
         self.digest.update(data)
         self.size += len(data)
+        progress.advance(bytes=len(data))
         return data
 
 
@@ -124,6 +126,7 @@ def verify_backup(
     try:
         if backup.status != Backup.Status.COMPLETED:
             raise BackupError(f"backup {backup.id} is {backup.status}, not completed")
+        progress.expect(bytes=backup.stored_bytes)
         manifest, size = _read_and_check(backup, keyring or load_keyring())
         result = VerifyResult(
             backup.id, True, counts=manifest["counts"], stored_bytes=size
@@ -201,7 +204,9 @@ def _check_rows(section) -> None:
     rows, tail = 0, b""
     last_piece, last_break = b"", -1  # where the last whole row ends
     for piece in section.iter_data():
-        rows += count_rows(piece)
+        piece_rows = count_rows(piece)
+        rows += piece_rows
+        progress.advance(rows=piece_rows)
         first_break = piece.find(b"\n")
         if first_break < 0:
             tail += piece

@@ -93,3 +93,22 @@ def world(data_dir, make_user) -> World:
         caller=ravi, callee=meena, status="missed", started_at=now
     )
     return World(asha, ravi, meena, direct, group)
+
+
+def drain_queue() -> int:
+    """Run every task waiting in the ORM broker's queue, as a worker would.
+
+    For tests that let django-q2's real scheduler queue a task: the task runs
+    through django-q2's own worker and monitor functions, in this process.
+    """
+    from django_q.brokers import get_broker
+    from django_q.tasks import _sync
+
+    broker = get_broker()
+    done = 0
+    while tasks := broker.dequeue():
+        for ack_id, payload in tasks:
+            _sync(payload)
+            broker.acknowledge(ack_id)
+            done += 1
+    return done

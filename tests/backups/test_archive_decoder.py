@@ -27,7 +27,6 @@ from backups.services.sidecars import primary_name
 from backups.storage import object_store
 from messaging.models import CallRecord, MediaFile, Message, Participant
 from tests.backups import reference_decoder
-from tests.backups.conftest import age_all_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -132,7 +131,6 @@ def test_full_archive_decodes_to_every_row_and_blob(world):
 
 
 def test_incremental_archive_with_tombstones_rebuilds_the_database(world):
-    age_all_rows()
     full_id = create_full_backup()
     changed = Message.objects.get(body__startswith="meena")
     changed.body = "meena joined, then left"
@@ -219,7 +217,6 @@ def _documented_keys(heading: str, next_heading: str) -> set[str]:
 
 
 def test_every_manifest_key_written_is_specified(world):
-    age_all_rows()
     create_full_backup()
     Message.objects.first().delete()
     archive = _decode(create_incremental_backup())

@@ -25,7 +25,7 @@ from backups.services import create_full_backup, expire_backup, verify_backup
 from backups.services.sidecars import copy_name, primary_name
 from backups.storage import object_store
 from tests.backups.test_storage_s3 import BUCKET, moto_endpoint, s3_backups  # noqa: F401
-from tests.recovery.conftest import ROOT, Scratch, age_all_rows, table_state
+from tests.recovery.conftest import ROOT, Scratch, table_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -96,7 +96,6 @@ def test_backup_of_a_retired_key_survives_one_lost_sidecar_copy(
     request, world, settings, empty_database, storage, lost
 ):
     endpoint = _use_storage(request, storage)
-    age_all_rows()
     backup = _written_with_old_key_then_rotated(settings)
     expected = json.loads(json.dumps(table_state()))
     scratch = empty_database

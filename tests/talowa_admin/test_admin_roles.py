@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 VIEWER_SEES = {
     "backups.backup",
     "backups.backupschedule",
+    "backups.backupschedulerun",
     "backups.exportjob",
     "django_q.failure",
     "django_q.schedule",

@@ -69,9 +69,9 @@ def test_unchanged_settings_write_no_audit_entry():
         ({"max_backups_per_user": 5000}, "max_backups_per_user", "less than or equal"),
         ({"max_storage_per_user": 10}, "max_storage_per_user", "greater than or equal"),
         (
-            {"default_retention_periods": {"messages": 30}},
+            {"default_retention_periods": {"sms": 30}},
             "default_retention_periods",
-            "Unknown retention type(s): messages",
+            "Unknown retention type(s): sms",
         ),
         (
             {"default_retention_periods": {"call_history": 0}},
@@ -105,3 +105,23 @@ def test_only_one_row_can_exist():
     SystemSettings.load()
     with pytest.raises(IntegrityError), transaction.atomic():
         SystemSettings.objects.create(id=2)
+
+
+def test_the_briefs_messages_key_sets_every_message_type():
+    configure_system_settings(
+        default_retention_periods={
+            "messages": 200,
+            "system_messages": 20,
+            "call_history": 100,
+        }
+    )
+    periods = SystemSettings.load().default_retention_periods
+    assert periods == {
+        **DEFAULT_RETENTION_PERIODS,
+        "regular_messages": 200,
+        "group_messages": 200,
+        "anonymous_messages": 200,
+        "voice_messages": 200,
+        "system_messages": 20,
+        "call_history": 100,
+    }

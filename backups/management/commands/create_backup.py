@@ -12,6 +12,7 @@ from talowa_admin.cli import TalowaCommand
 
 class Command(TalowaCommand):
     help = "Take a full (or --incremental) backup of the system or of one user."
+    progress_label = "backing up"
 
     def add_arguments(self, parser):
         parser.add_argument(

@@ -18,6 +18,7 @@ class Command(TalowaCommand):
         "as a ZIP archive in the chosen format, with a manifest of checksums. "
         "docs/export-format.md describes each format."
     )
+    progress_label = "exporting"
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--user", required=True, help="Whose data to export.")

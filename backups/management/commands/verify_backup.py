@@ -12,6 +12,7 @@ from talowa_admin.cli import TalowaCommand
 
 class Command(TalowaCommand):
     help = "Read, decrypt and check backups completely; exit non-zero if any fails."
+    progress_label = "verifying"
 
     def add_arguments(self, parser):
         parser.add_argument("ids", nargs="*", metavar="ID")

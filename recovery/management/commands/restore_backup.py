@@ -20,6 +20,7 @@ class Command(TalowaCommand):
         "catalog are found in the backup storage. The run is recorded (Recovery "
         "runs in the admin); --rollback RUN puts back what a run replaced."
     )
+    progress_label = "restoring"
 
     def add_arguments(self, parser):
         parser.add_argument("backup_id", metavar="ID", nargs="?")

@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,13 @@ from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 
+from backups.models import BackupSchedule
+from backups.services.scheduling.defaults import INCREMENTAL
 from talowa_admin import roles
 from talowa_admin.audit import record_audit_event
 from talowa_admin.cli import TalowaCommand
 from talowa_admin.env import Environment
+from talowa_admin.services import initialize_backup_system, update_backup_schedule
 
 PASSWORD_ENV = "TALOWA_DEMO_PASSWORD"
 PASSWORD_FILENAME = "demo-password.txt"
@@ -57,6 +61,12 @@ END_USER = "asha"
 # seeded user will do if the seed names its users differently.
 SEEDED_END_USER = "seed_user_00001"
 SEEDED_USER_PREFIX = "seed_"
+DEMO_INCREMENTAL_INTERVAL = timedelta(minutes=5)
+DEMO_SCHEDULE_LINE = (
+    "  Backups run by themselves: the worker takes a backup every 5 minutes "
+    "(the first one full),\n  and a full one daily at 02:00 (Backups > Backup "
+    "schedules).\n"
+)
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,8 @@ class Command(TalowaCommand):
                 action="demo.setup",
                 details={"accounts": changed, "seeded": seed is not None},
             )
-        self._report(seed, accounts, password, base_url.rstrip("/"))
+        schedules = demo_schedules()
+        self._report(seed, accounts, password, base_url.rstrip("/"), schedules)
 
     def _seed_if_empty(self) -> dict[str, Any] | None:
         """Run ``seed_messaging`` when the messaging tables are all empty."""
@@ -151,8 +162,11 @@ class Command(TalowaCommand):
         except ValueError:
             return {}
 
-    def _report(self, seed, accounts, password: DemoPassword, base_url: str) -> None:
+    def _report(
+        self, seed, accounts, password: DemoPassword, base_url: str, schedules
+    ) -> None:
         payload = {
+            "schedules": schedules,
             "seeded": seed is not None,
             "seed": seed or None,
             "accounts": [
@@ -171,7 +185,28 @@ class Command(TalowaCommand):
         }
         if self.verbosity < 1 and not self.json_output:
             return
-        self.emit(payload, *_login_block(accounts, password, base_url))
+        lines = _login_block(accounts, password, base_url)
+        lines.insert(-1, DEMO_SCHEDULE_LINE)
+        self.emit(payload, *lines)
+
+
+def demo_schedules() -> dict[str, str]:
+    """Register the default schedules, with incrementals every few minutes.
+
+    So that the demo's worker takes backups by itself while one watches: the
+    first run finds no backup and takes a full one, the next ones are
+    incrementals. Re-running puts the demo interval back.
+    """
+    outcome = initialize_backup_system(actor="command:setup_demo")["schedules"]
+    incremental = BackupSchedule.objects.filter(builtin=INCREMENTAL).first()
+    if incremental is not None:
+        update_backup_schedule(
+            incremental.pk,
+            interval=DEMO_INCREMENTAL_INTERVAL,
+            enabled=True,
+            actor="command:setup_demo",
+        )
+    return outcome
 
 
 def _require_migrated() -> None:

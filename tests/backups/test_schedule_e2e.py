@@ -1,0 +1,269 @@
+"""Schedules firing in real django-q2 clusters (slow: the scheduler looks every 30 s).
+
+- One cluster on the ORM broker runs a one-minute schedule; disabling the
+  schedule stops it; deleting it removes its django-q2 schedule.
+- Two clusters on two data directories share one PostgreSQL database, one
+  Redis and one S3 endpoint (moto's server): the schedule fires once per
+  slot, never twice, and both clusters take jobs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from tests.recovery.conftest import ROOT, scratch  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+REDIS_URL = "redis://127.0.0.1:6379/7"
+SEED = ("--users", "8", "--conversations", "6", "--messages", "300", "--calls", "10")
+
+CREATE = """
+from datetime import timedelta
+from talowa_admin.services import create_backup_schedule
+print(create_backup_schedule(schedule_name="Every minute",
+                             interval=timedelta(minutes=1)))
+"""
+RUNS = """
+import json
+from backups.models import Backup, BackupScheduleRun
+from django_q.models import Schedule, Task
+print(json.dumps({
+    "backups": [
+        {"scope": b.scope, "status": b.status, "worker": b.worker}
+        for b in Backup.objects.all()
+    ],
+    "runs": [
+        {"slot": r.slot and r.slot.isoformat(), "result": r.result,
+         "message": r.message, "backup": r.backup_id, "worker": r.worker}
+        for r in BackupScheduleRun.objects.order_by("id")
+    ],
+    "tasks": Task.objects.filter(func="backups.tasks.run_backup_schedule").count(),
+    "q_schedules": list(Schedule.objects.filter(
+        func="backups.tasks.run_backup_schedule").values_list("next_run", flat=True)),
+}, default=str))
+"""
+
+
+class Env:
+    """One installation's environment: a data directory, a database, a broker."""
+
+    def __init__(self, base: dict[str, str], data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.values = dict(
+            base,
+            TALOWA_DATA_DIR=str(data_dir),
+            TALOWA_LOG_LEVEL="info",
+            TALOWA_SCHEDULE_MIN_MINUTES="1",
+            TALOWA_WORKERS="2",
+        )
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.values,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, f"manage.py {args[0]}: {result.stderr}"
+        return result.stdout
+
+    def shell(self, code: str) -> str:
+        return self.manage("shell", "-c", code).strip().splitlines()[-1]
+
+    def state(self) -> dict:
+        return json.loads(self.shell(RUNS))
+
+
+@contextmanager
+def qcluster(env: Env, log: Path):
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=env.values,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_for(env: Env, condition, *, seconds: float, clusters=(), what: str) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        state = env.state()
+        if condition(state):
+            return state
+        for process in clusters:
+            assert process.poll() is None, "a cluster stopped"
+        assert time.monotonic() < deadline, f"{what} did not happen: {state}"
+        time.sleep(3)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def descendants(pid: int) -> set[int]:
+    """The process ids below ``pid`` (a cluster's sentinel, workers, monitor)."""
+    listing = subprocess.run(
+        ["ps", "-eo", "pid=,ppid="], capture_output=True, text=True, check=True
+    ).stdout
+    children: dict[int, list[int]] = {}
+    for line in listing.splitlines():
+        child, parent = map(int, line.split())
+        children.setdefault(parent, []).append(child)
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def done_by_users(state: dict) -> list[dict]:
+    return [
+        b
+        for b in state["backups"]
+        if b["scope"] == "user" and b["status"] == "completed"
+    ]
+
+
+def succeeded(state: dict) -> list[dict]:
+    return [run for run in state["runs"] if run["result"] == "succeeded"]
+
+
+def test_a_one_minute_schedule_in_a_real_qcluster(scratch, tmp_path):  # noqa: F811
+    url = scratch.url(connection.vendor)
+    env = Env(scratch.env(url), tmp_path / "data")
+    env.manage("migrate", "-v0")
+    env.manage("seed_messaging", *SEED, "--noinput")
+    schedule_id = int(env.shell(CREATE))
+    log = tmp_path / "qcluster.log"
+    with qcluster(env, log) as cluster:
+        state = wait_for(
+            env,
+            lambda s: succeeded(s),
+            seconds=150,
+            clusters=[cluster],
+            what="a scheduled backup",
+        )
+        env.shell(
+            "from talowa_admin.services import update_backup_schedule; "
+            f"update_backup_schedule({schedule_id}, enabled=False); print('ok')"
+        )
+        disabled = env.state()
+        assert disabled["q_schedules"] == []
+        # Past the next slot and one more look of the scheduler: nothing ran.
+        slot = datetime.fromisoformat(succeeded(state)[0]["slot"])
+        time.sleep(max(0, (slot + timedelta(seconds=100) - now()).total_seconds()))
+        after = env.state()
+        assert cluster.poll() is None
+    assert len(after["runs"]) == len(disabled["runs"]), after
+    assert after["tasks"] == len(after["runs"])
+    first = succeeded(state)[0]
+    assert first["backup"].startswith("backup_") and first["slot"]
+    listed = json.loads(env.manage("list_backups", "--json"))["backups"]
+    assert {b["id"] for b in listed} >= {first["backup"]}
+    text = log.read_text()
+    assert "from schedule [backup schedule" in text
+    env.shell(
+        "from talowa_admin.services import update_backup_schedule; "
+        f"update_backup_schedule({schedule_id}, enabled=True); print('ok')"
+    )
+    assert len(env.state()["q_schedules"]) == 1
+    env.shell(
+        "from talowa_admin.services import delete_backup_schedule; "
+        f"delete_backup_schedule({schedule_id}); print('ok')"
+    )
+    final = env.state()
+    assert (final["runs"], final["q_schedules"]) == ([], [])
+
+
+@pytest.mark.postgres
+def test_two_clusters_share_one_database_redis_and_s3(scratch, tmp_path):  # noqa: F811
+    import redis
+    from moto.server import ThreadedMotoServer
+
+    from tests.backups.test_storage_s3 import make_client
+
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    s3.start()
+    host, port = s3.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    make_client(endpoint).create_bucket(Bucket="shared-backups")
+    queue = f"talowa-test-{uuid.uuid4().hex[:8]}"
+    url = scratch.url("postgresql")
+    base = dict(
+        scratch.env(url),
+        REDIS_URL=REDIS_URL,
+        TALOWA_QUEUE_NAME=queue,
+        TALOWA_BACKUP_STORAGE="s3",
+        AWS_STORAGE_BUCKET_NAME="shared-backups",
+        AWS_S3_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_S3_REGION_NAME="us-east-1",
+        TALOWA_BACKUP_KEYS="k1:" + base64.b64encode(os.urandom(32)).decode(),
+    )
+    first, second = Env(base, tmp_path / "a"), Env(base, tmp_path / "b")
+    first.manage("migrate", "-v0")
+    first.manage("seed_messaging", *SEED, "--noinput")
+    first.shell(CREATE)
+    try:
+        with (
+            qcluster(first, tmp_path / "a.log") as one,
+            qcluster(second, tmp_path / "b.log") as two,
+        ):
+            time.sleep(5)  # both clusters are listening before the jobs come
+            first.shell(
+                "from django.contrib.auth.models import User; "
+                "from talowa_admin.queue import enqueue; "
+                "[enqueue('backups.tasks.run_backup', 'full', u.pk, None, "
+                "name=f'user {u.pk}', group='backups') "
+                "for u in User.objects.all()]; print('ok')"
+            )
+            state = wait_for(
+                first,
+                lambda s: len(succeeded(s)) >= 2 and len(done_by_users(s)) == 8,
+                seconds=200,
+                clusters=[one, two],
+                what="two scheduled backups",
+            )
+            workers = {
+                "a": descendants(one.pid),
+                "b": descendants(two.pid),
+            }
+            verified = json.loads(second.manage("verify_backup", "--all", "--json"))
+    finally:
+        s3.stop()
+        redis.Redis.from_url(REDIS_URL).delete(queue)
+    slots = [run["slot"] for run in state["runs"]]
+    assert len(slots) == len(set(slots)), "a slot ran twice"
+    assert state["tasks"] == len(state["runs"]), "the scheduler fired a slot twice"
+    assert all(run["result"] == "succeeded" for run in state["runs"]), state
+    pids = {int(b["worker"].rpartition(":")[2]) for b in state["backups"]}
+    assert pids & workers["a"] and pids & workers["b"], (pids, workers)
+    assert verified["ok"] is True
