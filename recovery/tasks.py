@@ -6,8 +6,8 @@ from django.contrib.auth import get_user_model
 
 from recovery.exceptions import RecoveryError
 from recovery.models import RecoveryRun, RestoreDrill
+from recovery.services import health
 from recovery.services.drills import run_restore_drill
-from recovery.services.health import check_system_health
 from recovery.services.plans import execute_disaster_recovery, rollback_restore
 from recovery.services.restoring import restore_from_backup
 from talowa_admin.queue import user_by_id
@@ -78,7 +78,7 @@ def restore_drill() -> str:
     )
 
 
-def health_check() -> str:
+def check_system_health() -> str:
     """Check the system's health, store it and send the alerts that are due."""
-    result = check_system_health()
+    result = health.check_system_health()
     return f"health: {result['overall']}"

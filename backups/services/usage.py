@@ -16,6 +16,8 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from backups.models import Backup, BackupSchedule, all_backup_data_types
+from backups.services.scheduling.schedules import next_run_of
+from backups.services.scheduling.validation import schedule_timing
 
 DAILY_SERIES_DAYS = 90
 TOP_USERS = 10
@@ -128,30 +130,29 @@ def recent_backups(*, limit: int = RECENT_BACKUPS) -> list[dict[str, Any]]:
 
 
 def schedule_summaries() -> list[dict[str, Any]]:
-    """Return each backup schedule's next and last run and its last result."""
-    from django_q.models import Schedule
-
-    schedules = BackupSchedule.objects.select_related("last_backup").order_by("name")
-    next_runs = dict(
-        Schedule.objects.filter(
-            pk__in=[s.q_schedule_id for s in schedules if s.q_schedule_id]
-        ).values_list("pk", "next_run")
-    )
-    return [
-        {
-            "name": schedule.name,
-            "enabled": schedule.enabled,
-            "interval_seconds": schedule.interval.total_seconds(),
-            "next_run": next_runs.get(schedule.q_schedule_id),
-            "last_run": schedule.last_run_at,
-            "last_result": (
-                {
-                    "backup": schedule.last_backup.id,
-                    "status": schedule.last_backup.status,
-                }
-                if schedule.last_backup
-                else None
-            ),
-        }
-        for schedule in schedules
-    ]
+    """Return each backup schedule's timing, next and last run, and last result."""
+    summaries = []
+    for schedule in BackupSchedule.objects.order_by("name"):
+        timing = schedule_timing(schedule)
+        last = schedule.runs.order_by("-queued_at", "-id").first()
+        summaries.append(
+            {
+                "name": schedule.name,
+                "enabled": schedule.enabled,
+                "timing": timing.describe(),
+                "interval_seconds": timing.period.total_seconds(),
+                "next_run": next_run_of(schedule),
+                "last_run": schedule.last_run_at,
+                "last_result": (
+                    {
+                        "result": last.result,
+                        "backup": last.backup_id,
+                        "message": last.message,
+                        "at": last.finished_at or last.queued_at,
+                    }
+                    if last
+                    else None
+                ),
+            }
+        )
+    return summaries

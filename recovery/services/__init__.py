@@ -11,10 +11,6 @@ from recovery.services.integrity import validate_data_integrity
 from recovery.services.maintenance import perform_system_maintenance
 from recovery.services.plans import execute_disaster_recovery
 from recovery.services.restoring import restore_from_backup
-from recovery.services.scheduling import (
-    schedule_health_checks,
-    schedule_restore_drills,
-)
 
 __all__ = [
     "check_system_health",
@@ -22,7 +18,5 @@ __all__ = [
     "perform_system_maintenance",
     "restore_from_backup",
     "run_restore_drill",
-    "schedule_health_checks",
-    "schedule_restore_drills",
     "validate_data_integrity",
 ]

@@ -26,8 +26,9 @@ from django.utils import timezone
 from backups.archive.sidecar import parse_sidecar
 from backups.exceptions import BackupError
 from backups.keyring import load_keyring
-from backups.models import Backup
+from backups.models import Backup, BackupSchedule, BackupScheduleRun
 from backups.selectors import newest_audit_anchor
+from backups.services.scheduling.validation import schedule_timing
 from backups.services.sidecars import read_sidecar_copies
 from backups.storage import object_store
 from recovery.models import RestoreDrill
@@ -186,6 +187,57 @@ def check_newest_backup() -> Component:
         "backup schedules (Backup schedules in the admin)."
         if stale
         else "",
+    )
+
+
+SCHEDULE_GRACE = timedelta(hours=1)
+
+
+def check_backup_schedules() -> Component:
+    """Each enabled schedule's newest successful run against its interval."""
+    late: list[str] = []
+    schedules = BackupSchedule.objects.filter(enabled=True).order_by("name")
+    now = timezone.now()
+    worst_hours = 0.0
+    for schedule in schedules:
+        period = schedule_timing(schedule).period
+        succeeded = (
+            schedule.runs.filter(result=BackupScheduleRun.Result.SUCCEEDED)
+            .order_by("-finished_at")
+            .first()
+        )
+        since = (
+            succeeded.finished_at or succeeded.queued_at
+            if succeeded
+            else schedule.created_at
+        )
+        if now - since > period + SCHEDULE_GRACE:
+            hours = round((now - since).total_seconds() / 3600, 1)
+            worst_hours = max(worst_hours, hours)
+            last = schedule.runs.order_by("-queued_at", "-id").first()
+            why = f", last run {last.result}: {last.message}" if last else ""
+            late.append(
+                f"{schedule.name!r} has no successful backup for {hours:g} h "
+                f"(runs every {period}){why}"
+            )
+    count = schedules.count()
+    if late:
+        return Component(
+            "backup_schedules",
+            DEGRADED,
+            worst_hours,
+            "a successful run within each schedule's interval + 1 h",
+            "; ".join(late),
+            f"Backup schedule {late[0].split(' has ')[0]} is late: read its recent "
+            "runs in Backup schedules (admin), check the workers, or take a backup "
+            "with its Run now.",
+        )
+    return Component(
+        "backup_schedules",
+        HEALTHY,
+        worst_hours,
+        "a successful run within each schedule's interval + 1 h",
+        f"{count} enabled schedule(s), each with a recent successful run",
     )
 
 
@@ -472,6 +524,7 @@ CHECKS: tuple[Check, ...] = (
         "and the cache.",
     ),
     Check("backups", check_newest_backup, "Check the database and the catalog."),
+    Check("backup_schedules", check_backup_schedules, "Check the database."),
     Check("verification", check_verification, "Check the database."),
     Check("restore_drill", check_restore_drill, "Check the database."),
     Check(

@@ -131,19 +131,16 @@ def test_command_fails_with_a_reason_without_backups(db):
     assert RestoreDrill.objects.get().status == RestoreDrill.Status.FAILED
 
 
-def test_weekly_drill_schedule_is_registered_once(db):
+def test_setup_schedules_registers_the_weekly_drill(db):
     from django_q.models import Schedule
 
-    from recovery.services.scheduling import (
-        RESTORE_DRILL_SCHEDULE,
-        schedule_restore_drills,
-    )
+    from backups.services.scheduling import ensure_default_schedules
 
-    assert schedule_restore_drills() == {RESTORE_DRILL_SCHEDULE: "created"}
-    assert schedule_restore_drills() == {RESTORE_DRILL_SCHEDULE: "ok"}
-    Schedule.objects.filter(name=RESTORE_DRILL_SCHEDULE).update(schedule_type="D")
-    assert schedule_restore_drills() == {RESTORE_DRILL_SCHEDULE: "updated"}
-    schedule = Schedule.objects.get(name=RESTORE_DRILL_SCHEDULE)
+    assert ensure_default_schedules()["talowa: restore drill"] == "created"
+    Schedule.objects.filter(name="talowa: restore drill").update(schedule_type="D")
+    assert ensure_default_schedules()["talowa: restore drill"] == "updated"
+    assert ensure_default_schedules()["talowa: restore drill"] == "ok"
+    schedule = Schedule.objects.get(name="talowa: restore drill")
     assert (schedule.func, schedule.schedule_type) == (
         "recovery.tasks.restore_drill",
         Schedule.WEEKLY,

@@ -296,19 +296,26 @@ def test_check_health_command_prints_json_and_exits_by_severity(db):
     assert err.getvalue().startswith("system is unhealthy: ")
 
 
-def test_hourly_health_schedule_is_registered_once(db):
+def test_setup_schedules_registers_the_hourly_health_check(db):
     from django_q.models import Schedule
 
-    from recovery.services import schedule_health_checks
-    from recovery.services.scheduling import HEALTH_CHECK_SCHEDULE
+    from backups.services.scheduling import ensure_default_schedules
 
-    assert schedule_health_checks() == {HEALTH_CHECK_SCHEDULE: "created"}
-    assert schedule_health_checks() == {HEALTH_CHECK_SCHEDULE: "ok"}
-    schedule = Schedule.objects.get(name=HEALTH_CHECK_SCHEDULE)
-    assert (schedule.func, schedule.schedule_type) == (
-        "recovery.tasks.health_check",
-        Schedule.HOURLY,
+    assert ensure_default_schedules()["talowa: health check"] == "created"
+    assert ensure_default_schedules()["talowa: health check"] == "ok"
+    schedule = Schedule.objects.get(name="talowa: health check")
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
+        "recovery.tasks.check_system_health",
+        Schedule.MINUTES,
+        60,
     )
+
+
+def test_the_scheduled_health_check_records_a_snapshot_per_component(db):
+    from recovery.tasks import check_system_health as task
+
+    assert task().startswith("health: ")
+    assert HealthSnapshot.objects.count() == len(CHECKS)
 
 
 def test_retention_without_runs_or_late_is_degraded_and_shows_the_backlog(world):
@@ -333,3 +340,34 @@ def test_retention_without_runs_or_late_is_degraded_and_shows_the_backlog(world)
     assert state["status"] == "degraded"
     assert state["value"] == 1
     assert "1 rows past retention: run `apply_retention`" in state["recommendation"]
+
+
+def test_a_schedule_without_a_recent_successful_backup_is_degraded(world):
+    from backups.models import BackupSchedule, BackupScheduleRun
+
+    assert component("backup_schedules")["status"] == "healthy"
+    schedule = BackupSchedule.objects.create(name="hourly", kind="hours", every=1)
+    BackupSchedule.objects.filter(pk=schedule.pk).update(
+        created_at=timezone.now() - timedelta(hours=3)
+    )
+    assert component("backup_schedules")["status"] == "degraded"
+    BackupScheduleRun.objects.create(
+        schedule=schedule,
+        trigger="scheduled",
+        result="failed",
+        message="storage unavailable",
+        finished_at=timezone.now(),
+    )
+    state = component("backup_schedules")
+    assert state["status"] == "degraded"
+    assert "last run failed: storage unavailable" in state["detail"]
+    assert "Backup schedule 'hourly' is late" in state["recommendation"]
+    backup = Backup.objects.get(pk=create_full_backup())
+    BackupScheduleRun.objects.create(
+        schedule=schedule,
+        trigger="scheduled",
+        result="succeeded",
+        backup=backup,
+        finished_at=timezone.now(),
+    )
+    assert component("backup_schedules")["status"] == "healthy"

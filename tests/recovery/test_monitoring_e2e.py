@@ -20,8 +20,9 @@ REGISTER_DUE_NOW = (
     "from datetime import timedelta; "
     "from django.utils import timezone; "
     "from django_q.models import Schedule; "
-    "from recovery.services import schedule_health_checks, schedule_restore_drills; "
-    "names = [*schedule_health_checks(), *schedule_restore_drills()]; "
+    "from backups.services.scheduling import ensure_default_schedules; "
+    "ensure_default_schedules(); "
+    "names = ['talowa: health check', 'talowa: restore drill']; "
     "Schedule.objects.filter(name__in=names).update("
     "next_run=timezone.now() - timedelta(minutes=1))"
 )

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from backups.models import Backup, BackupSchedule
+from backups.models import Backup
 from backups.services import create_full_backup
 from recovery.services.health_checks import CHECKS
 from talowa_admin.services import check_system_health, get_backup_status
@@ -41,19 +41,27 @@ def test_status_reports_usage_by_scope_type_user_and_day(world):
     assert newest["seconds"] is not None
 
 
-def test_status_lists_schedules_with_last_result(world):
+def test_status_lists_schedules_with_next_run_and_last_result(world):
+    from backups.models import BackupScheduleRun
+    from backups.services.scheduling import create_backup_schedule
+
     backup = Backup.objects.get(pk=create_full_backup())
-    BackupSchedule.objects.create(
-        name="nightly",
-        interval=timedelta(days=1),
-        last_run_at=backup.created_at,
-        last_backup=backup,
+    schedule_id = create_backup_schedule(
+        schedule_name="nightly", interval=timedelta(days=1)
+    )
+    BackupScheduleRun.objects.create(
+        schedule_id=schedule_id,
+        trigger="scheduled",
+        result="succeeded",
+        backup=backup,
+        finished_at=backup.finished_at,
     )
     (schedule,) = get_backup_status()["schedules"]
     assert schedule["name"] == "nightly"
     assert schedule["interval_seconds"] == 86400
-    assert schedule["last_run"] == backup.created_at
-    assert schedule["last_result"] == {"backup": backup.id, "status": "completed"}
+    assert schedule["next_run"] > timezone.now()
+    assert schedule["last_result"]["result"] == "succeeded"
+    assert schedule["last_result"]["backup"] == backup.id
 
 
 def test_recommendations_come_from_health_and_storage_growth(world, settings):
