@@ -286,6 +286,7 @@ ADMINS = [
     (entry.partition("<")[0].strip() or entry, entry.rpartition("<")[2].rstrip(">"))
     for entry in _env.list("TALOWA_ADMINS", [])
 ]
+EMAIL_SUBJECT_PREFIX = "[TALOWA] "
 TALOWA_ALERT_WEBHOOK_URL = _env.str("TALOWA_ALERT_WEBHOOK_URL")
 TALOWA_METRICS_TOKEN = _env.str("TALOWA_METRICS_TOKEN")
 TALOWA_HEALTH_CHECK_TIMEOUT = _env.int(

@@ -28,14 +28,14 @@ from django.db import connection
 from django.utils import timezone
 
 from backups.models import ExportJob
-from backups.services import cleanup_expired_backups
+from backups.services import cleanup_expired_backups as expire_by_keep_rules
 from backups.services.exporting import cleanup_expired_exports
 from backups.services.orphans import find_orphans, running_backups
 from backups.storage import object_store
 from recovery.models import MaintenanceRun
-from recovery.services.integrity import validate_data_integrity
+from recovery.services.integrity import validate_data_integrity as validate
 from recovery.staging import SCHEMA
-from retention.services import cleanup_expired_messages
+from retention.services import cleanup_expired_messages as apply_retention
 from talowa_admin import locks
 from talowa_admin.audit import record_audit_event
 
@@ -51,10 +51,10 @@ STEPS = (
 
 def perform_system_maintenance(
     *,
-    cleanup_expired_backups: bool = True,  # noqa: F811 - the brief's names
-    cleanup_expired_messages: bool = True,  # noqa: F811
+    cleanup_expired_backups: bool = True,
+    cleanup_expired_messages: bool = True,
     optimize_storage: bool = True,
-    validate_data_integrity: bool = True,  # noqa: F811
+    validate_data_integrity: bool = True,
     dry_run: bool = False,
     actor: Any = None,
 ) -> dict[str, Any]:
@@ -112,15 +112,15 @@ def _step(function: Callable[..., dict], *, dry_run: bool, actor: Any) -> dict:
 
 
 def _expire_backups(*, dry_run: bool, actor: Any) -> dict:
-    return cleanup_expired_backups(dry_run=dry_run, actor=actor)
+    return expire_by_keep_rules(dry_run=dry_run, actor=actor)
 
 
 def _expire_messages(*, dry_run: bool, actor: Any) -> dict:
-    return cleanup_expired_messages(dry_run=dry_run, actor=actor, trigger="maintenance")
+    return apply_retention(dry_run=dry_run, actor=actor, trigger="maintenance")
 
 
 def _validate(*, dry_run: bool, actor: Any) -> dict:
-    report = validate_data_integrity()
+    report = validate()
     if report["status"] == "error":
         raise RuntimeError(
             "integrity validation found errors: "

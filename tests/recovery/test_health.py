@@ -262,7 +262,7 @@ def test_one_alert_per_change_within_an_hour_and_one_on_recovery(
     check_system_health(checks=storage)
     check_system_health(checks=storage)  # still broken: no new alert
     assert [m.subject for m in mail.outbox] == [
-        "[Django] backup_storage is unhealthy (was healthy)"
+        "[TALOWA] backup_storage is unhealthy (was healthy)"
     ]
     assert "ops@example.org" in mail.outbox[0].to
     assert [(h["component"], h["alert"], h["status"]) for h in webhook] == [
