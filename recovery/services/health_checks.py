@@ -122,7 +122,7 @@ def check_workers() -> Component:
 
     from talowa_admin.queue import queued_count
 
-    clusters = [stat for stat in Stat.get_all() if stat.status != "Stopped"]
+    clusters = _running_clusters(Stat)
     waiting = queued_count()
     oldest_minutes = None
     if "orm" in settings.Q_CLUSTER:
@@ -156,6 +156,21 @@ def check_workers() -> Component:
         if stale
         else "",
     )
+
+
+# A cluster renews its heartbeat in the cache every few seconds and it expires
+# after 3: a cluster busy on a loaded machine can miss a beat, so its absence
+# is only believed after looking again for this long.
+HEARTBEAT_WAIT = 6.0
+
+
+def _running_clusters(stat_class: Any) -> list:
+    deadline = time.monotonic() + HEARTBEAT_WAIT
+    while True:
+        clusters = [s for s in stat_class.get_all() if s.status != "Stopped"]
+        if clusters or time.monotonic() >= deadline:
+            return clusters
+        time.sleep(1)
 
 
 def check_newest_backup() -> Component:

@@ -58,12 +58,15 @@ def test_schedules_run_in_a_real_cluster_and_health_sees_it(scratch):  # noqa: F
         while True:
             output = scratch.manage(url, "shell", "-c", RESULTS).stdout
             results = json.loads(output.strip().splitlines()[-1])
+            busy = scratch.manage(
+                url, "check_health", "--json", "--no-record", check=False
+            )
+            workers = json.loads(busy.stdout)["components"]["workers"]
             if results["snapshots"] and results["drills"]:
                 break
             assert cluster.poll() is None, cluster.stderr.read()
             assert time.monotonic() < deadline, f"the schedules never ran: {results}"
             time.sleep(2)
-        busy = scratch.manage(url, "check_health", "--json", "--no-record", check=False)
     finally:
         cluster.send_signal(signal.SIGTERM)
         try:
@@ -71,5 +74,4 @@ def test_schedules_run_in_a_real_cluster_and_health_sees_it(scratch):  # noqa: F
         except subprocess.TimeoutExpired:
             cluster.kill()
     assert results["drills"] == ["passed"]
-    workers = json.loads(busy.stdout)["components"]["workers"]
     assert workers["status"] == "healthy", workers
