@@ -342,23 +342,6 @@ TALOWA_HEALTH_QUEUE_MAX_AGE_MINUTES = _env.int(
     check_id="talowa.E047",
 )
 
-# One cache shared by every process of the installation: django-q2 keeps its
-# clusters' heartbeats there (the health check reads them) and status figures
-# are cached in it. Redis when configured, else files in TALOWA_DATA_DIR.
-CACHES = {
-    "default": (
-        {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-        }
-        if REDIS_URL
-        else {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": TALOWA_DATA_DIR / "cache",
-        }
-    )
-}
-
 # --- Authentication and security ------------------------------------------
 _VALIDATORS = "django.contrib.auth.password_validation"
 AUTH_PASSWORD_VALIDATORS = [
