@@ -37,3 +37,7 @@ access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 # X-Forwarded-* headers are trusted only from the proxy on this host; set
 # FORWARDED_ALLOW_IPS (gunicorn's variable) to the load balancer's addresses.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# gunicorn's control socket (for gunicornc) defaults to one path per user,
+# which several instances on a host would fight over; nothing here uses it.
+control_socket_disable = True
