@@ -141,6 +141,7 @@ def test_killed_restore_leaves_every_table_as_it_was(world, scratch, moment):
         "--noinput",
     )
     backup_id = scratch.manage(url, "create_backup").stdout.strip()
+    backed_up = scratch.state(url)
     scratch.manage(
         url,
         "shell",
@@ -169,4 +170,4 @@ def test_killed_restore_leaves_every_table_as_it_was(world, scratch, moment):
     scratch.manage(
         url, "restore_backup", backup_id, "--noinput", "--no-pre-restore-backup"
     )
-    assert scratch.state(url) != before
+    assert scratch.state(url) == backed_up
