@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,9 +13,17 @@ import time
 import pytest
 from django.db import connection
 
+from backups.keyring import DEV_KEY_FILENAME
 from backups.services import create_full_backup, create_incremental_backup
-from messaging.models import Message
-from tests.recovery.conftest import ROOT, age_all_rows, postgres_available, table_state
+from messaging.models import MediaFile, Message
+from tests.backups.conftest import MEDIA_BYTES
+from tests.recovery.conftest import (
+    ROOT,
+    Scratch,
+    age_all_rows,
+    postgres_available,
+    table_state,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,6 +93,40 @@ def test_backup_restores_into_the_other_engine(world, scratch):
 
     restore_from_backup(theirs["id"], create_pre_restore_backup=False)
     assert _as_tuples(_state_of_this_database()) == expected
+
+
+def test_restore_on_another_engine_and_machine_writes_the_media_bytes(
+    world, scratch, data_dir, tmp_path, monkeypatch
+):
+    other = "postgresql" if connection.vendor == "sqlite" else "sqlite"
+    if other == "postgresql" and not postgres_available():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    backup_id = create_full_backup()
+    expected = _as_tuples(_state_of_this_database())
+    files = {m.file.name: m.sha256 for m in MediaFile.objects.all()}
+    assert len(files) == 2
+    # Another machine: its own empty data directory, which reaches only a copy
+    # of the backup store, and the keys handed over apart from it.
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(data_dir / "backups", elsewhere / "backups")
+    monkeypatch.setenv("TALOWA_BACKUP_KEYS", (data_dir / DEV_KEY_FILENAME).read_text())
+    machine = Scratch(tmp_path, elsewhere)
+    url = scratch.url(other)
+    machine.manage(url, "migrate", "-v0")
+    machine.manage(
+        url, "restore_backup", backup_id, "--noinput", "--no-pre-restore-backup"
+    )
+    assert machine.state(url) == expected
+    written = {
+        str(path.relative_to(elsewhere / "media")): hashlib.sha256(
+            path.read_bytes()
+        ).hexdigest()
+        for path in (elsewhere / "media").rglob("*")
+        if path.is_file()
+    }
+    assert written == files
+    photo = MediaFile.objects.get(name="photo.png").file.name
+    assert (elsewhere / "media" / photo).read_bytes() == MEDIA_BYTES
 
 
 # The child restores slowly and says when it has begun writing; the parent
