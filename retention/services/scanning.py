@@ -17,7 +17,7 @@ from messaging.models import CallRecord, MediaFile, Message
 from retention.services.policies import PolicyTable
 from retention.types import CALL, MESSAGE, TYPE_RULES
 
-BATCH_SIZE = 2000
+BATCH_SIZE = 5000
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,9 @@ def expired_batches(
     while True:
         page = qs
         if last is not None:
-            page = qs.filter(
-                Q(**{f"{age}__gt": last[1]}) | Q(**{age: last[1], "id__gt": last[0]})
+            # (age, id) > last, written so that the age index bounds the range.
+            page = qs.filter(**{f"{age}__gte": last[1]}).filter(
+                Q(**{f"{age}__gt": last[1]}) | Q(id__gt=last[0])
             )
         rows = list(page[:batch_size])
         if not rows:
