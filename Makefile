@@ -2,6 +2,7 @@
 # every target that needs Python depends on `venv`, which builds .venv.
 #
 #   make run          migrate, load the demo, serve http://127.0.0.1:8000/ + worker
+#   make serve        the production settings locally: gunicorn + worker
 #   make test         the whole pytest suite (browser tests skip without Chromium)
 #   make lint         ruff check + ruff format --check
 #   make ci           what CI runs (.ci/run): SQLite, PostgreSQL, browser legs
@@ -21,7 +22,7 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help venv test test-browser lint format run ci clean
+.PHONY: help venv test test-browser lint format run serve ci clean
 
 help:
 	@echo "make venv          create .venv and install requirements-dev.txt (pinned by requirements.lock)"
@@ -30,6 +31,7 @@ help:
 	@echo "make lint          ruff check and ruff format --check"
 	@echo "make format        ruff format and ruff check --fix"
 	@echo "make run           migrate, set up the demo, serve on http://$(HOST):$(PORT)/ with a worker"
+	@echo "make serve         TALOWA_ENV=production: gunicorn and a worker on http://$(HOST):$(PORT)/"
 	@echo "make ci            run .ci/run (SQLite, PostgreSQL and browser legs)"
 	@echo "make clean         remove .venv and caches (keeps var/)"
 
@@ -66,6 +68,9 @@ format: venv
 
 run: venv
 	@HOST=$(HOST) PORT=$(PORT) PYTHON=$(BIN)/python bash scripts/run_dev.sh
+
+serve: venv
+	@HOST=$(HOST) PORT=$(PORT) PYTHON=$(BIN)/python bash scripts/serve.sh
 
 ci:
 	bash .ci/run

@@ -94,7 +94,9 @@ class FileObjectStore:
 
     def __init__(self, alias: str, root: Path) -> None:
         self.alias = alias
-        self.root = root
+        # Resolved once: object paths are resolved too (see _path), and a data
+        # directory reached through a symbolic link must list like any other.
+        self.root = root.resolve()
 
     def _path(self, name: str) -> Path:
         path = (self.root / name).resolve()

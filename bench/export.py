@@ -38,8 +38,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
+    data_size,
     drop_database,
     environment,
+    machine,
     recreate_database,
     scratch_url,
 )
@@ -141,6 +143,8 @@ def run(
                 for _ in range(repeat)
             ]
             results.append(summarise(runs))
+    print(machine())
+    print(data_size(env))
     print(report(results, engine))
     return 0 if verdicts(results, sizes)[0] else 1
 

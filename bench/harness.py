@@ -192,6 +192,49 @@ def seed(env: dict[str, str], messages: int, *, replace: bool = False) -> None:
     )
 
 
+def machine() -> str:
+    """One line naming this machine: cores, CPU model, memory, PostgreSQL."""
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    postgres = ""
+    with contextlib.suppress(Exception), _admin(DEFAULT_SERVER) as admin:
+        version = admin.execute("SHOW server_version").fetchone()[0]
+        postgres = f", PostgreSQL {version.split()[0]}"
+    load = ""
+    with contextlib.suppress(OSError):
+        load = f", load {os.getloadavg()[0]:.1f} at the start"
+    return (
+        f"Machine: {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), "
+        f"{model}{memory}{postgres}, Python {sys.version.split()[0]}{load}"
+    )
+
+
+def data_size(env: dict[str, str]) -> str:
+    """One line with the row counts of the data set and its size on disk."""
+    script = (
+        "from django.db import connection\n"
+        "from messaging.models import CallRecord, Conversation, MediaFile, Message\n"
+        "from django.contrib.auth import get_user_model\n"
+        "counts = [(m._meta.verbose_name_plural, m.objects.count()) for m in "
+        "(get_user_model(), Conversation, Message, CallRecord, MediaFile)]\n"
+        "size = ''\n"
+        "if connection.vendor == 'postgresql':\n"
+        "    with connection.cursor() as c:\n"
+        "        c.execute('SELECT pg_database_size(current_database())')\n"
+        "        size = f'; database {c.fetchone()[0] / 1e6:,.1f} MB'\n"
+        "print('Data: ' + ', '.join(f'{n:,} {name}' for name, n in counts) + size)"
+    )
+    return manage(env, "shell", "-c", script).strip().splitlines()[-1]
+
+
 def table(rows: list[tuple], title: str) -> str:
     """Render rows (the first is the header) as an aligned text table."""
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]

@@ -10,7 +10,7 @@ leftover one first) on the server of ``--server`` (default: trust auth on
 subprocess with ``DATABASE_URL`` in its environment, then drops it (unless
 ``--keep``). SQLite: the same in a temporary ``TALOWA_DATA_DIR``. Prints rows
 per table, wall seconds, rows/s, the seed subprocess's peak RSS, and PASS or
-FAIL against the target (60 s by default).
+FAIL against the target (60 s by default), under the machine and data size.
 """
 
 from __future__ import annotations
@@ -28,7 +28,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import drop_database, recreate_database, scratch_url  # noqa: E402
+from bench.harness import (  # noqa: E402
+    data_size,
+    drop_database,
+    machine,
+    recreate_database,
+    scratch_url,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRATCH_DATABASE = "talowa_bench_seed"
@@ -139,6 +145,8 @@ def run(
         return 1
     result = json.loads(done.stdout)
     peak = f"{peak_kib / 1024:,.0f} MiB" + ("" if peak_kib > before else " (or less)")
+    print(machine())
+    print(data_size(env))
     print(report(result, wall, peak, engine, options.target))
     return 0 if wall <= options.target else 1
 

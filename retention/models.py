@@ -1,5 +1,10 @@
 """Retention policies, legal bounds and holds, cleanup runs and the archive.
 
+Archived rows point at their batch, users and conversations without a
+database constraint (``db_constraint=False``): a cleanup inserts them by the hundred
+thousand and need not check each reference again; Django still deletes them
+with their user or conversation.
+
 The global default periods live in ``SystemSettings.default_retention_periods``
 (edited in the system settings); ``RetentionPolicy`` rows hold the periods a
 user or a conversation chose. Archived rows keep their original ids and
@@ -275,12 +280,15 @@ class ArchivedMessage(models.Model):
     """A ``messaging.Message`` moved out by retention (same id and columns)."""
 
     id = models.BigIntegerField(primary_key=True)
-    batch = models.ForeignKey(ArchiveBatch, on_delete=models.CASCADE, related_name="+")
+    batch = models.ForeignKey(
+        ArchiveBatch, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     conversation = models.ForeignKey(
         "messaging.Conversation",
         on_delete=models.CASCADE,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     sender = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -288,6 +296,7 @@ class ArchivedMessage(models.Model):
         on_delete=models.CASCADE,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     kind = models.CharField(max_length=10)
     body = models.TextField(blank=True)
@@ -305,18 +314,22 @@ class ArchivedCallRecord(models.Model):
     """A ``messaging.CallRecord`` moved out by retention."""
 
     id = models.BigIntegerField(primary_key=True)
-    batch = models.ForeignKey(ArchiveBatch, on_delete=models.CASCADE, related_name="+")
+    batch = models.ForeignKey(
+        ArchiveBatch, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     caller = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     callee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     conversation = models.ForeignKey(
         "messaging.Conversation",
@@ -324,6 +337,7 @@ class ArchivedCallRecord(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     media = models.CharField(max_length=10)
     status = models.CharField(max_length=10)
@@ -344,12 +358,15 @@ class ArchivedMediaFile(models.Model):
     """
 
     id = models.BigIntegerField(primary_key=True)
-    batch = models.ForeignKey(ArchiveBatch, on_delete=models.CASCADE, related_name="+")
+    batch = models.ForeignKey(
+        ArchiveBatch, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     message_id = models.BigIntegerField(null=True)
     name = models.CharField(max_length=255)
@@ -367,7 +384,9 @@ class ArchivedMediaFile(models.Model):
 class ArchivedMediaLink(models.Model):
     """A live media file that pointed at a message archived in ``batch``."""
 
-    batch = models.ForeignKey(ArchiveBatch, on_delete=models.CASCADE, related_name="+")
+    batch = models.ForeignKey(
+        ArchiveBatch, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     media_id = models.BigIntegerField()
     message_id = models.BigIntegerField()
 

@@ -6,13 +6,13 @@ from retention.models import LegalHold
 
 
 def users_under_legal_hold() -> set[int]:
-    """Return the ids of users with an active legal hold."""
+    """Return the ids of users with an active legal hold of their own."""
     return set(
-        LegalHold.objects.filter(released_at__isnull=True).values_list(
+        LegalHold.objects.filter(LegalHold.active_q(), user__isnull=False).values_list(
             "user_id", flat=True
         )
     )
 
 
 def has_active_legal_hold(*, user_id: int) -> bool:
-    return LegalHold.objects.filter(user_id=user_id, released_at__isnull=True).exists()
+    return LegalHold.objects.filter(LegalHold.active_q(), user_id=user_id).exists()

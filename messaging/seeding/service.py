@@ -30,7 +30,7 @@ from messaging.models import (
 from messaging.seeding import generator as gen
 from messaging.seeding import messages
 from messaging.seeding.media import build_payloads, store_payloads
-from messaging.seeding.plan import MessagingNotEmpty, SeedPlan
+from messaging.seeding.plan import MessagingNotEmpty, SeedError, SeedPlan
 from messaging.seeding.timeline import Timeline
 from messaging.seeding.users import ensure_users
 from messaging.seeding.writers import Writer, writer_for
@@ -95,6 +95,7 @@ def seed_messaging(
     tables = [model._meta.db_table for model in (*SEEDED_MODELS, Tombstone)]
     with transaction.atomic():
         if replace:
+            _refuse_if_referenced_elsewhere()
             writer.delete_all(tables)
         _refuse_if_not_empty()
         user_ids, created = ensure_users(
@@ -120,6 +121,24 @@ def seed_messaging(
     return SeedResult(
         {"users": len(user_ids), **counts}, created, written, seconds, table_seconds
     )
+
+
+def _refuse_if_referenced_elsewhere() -> None:
+    """Refuse to replace data that rows of other apps refer to (a legal hold)."""
+    seeded = {*SEEDED_MODELS, Tombstone}
+    for model in SEEDED_MODELS:
+        for relation in model._meta.related_objects:
+            other = relation.related_model
+            if other in seeded or relation.many_to_many:
+                continue
+            if other._default_manager.filter(
+                **{f"{relation.field.name}__isnull": False}
+            ).exists():
+                raise SeedError(
+                    f"{other._meta.db_table} holds rows that refer to the "
+                    "messaging data (for example a legal hold on a "
+                    "conversation); remove them before replacing the data"
+                )
 
 
 def _refuse_if_not_empty() -> None:

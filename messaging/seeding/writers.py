@@ -72,8 +72,31 @@ class PostgresWriter(Writer):
     def delete_all(self, tables: list[str]) -> None:
         # TRUNCATE fires no per-row delete triggers, so it writes no
         # tombstones; the tombstone table is in the list anyway.
-        names = ", ".join(self.connection.ops.quote_name(t) for t in tables)
         with self.connection.cursor() as cursor:
+            # Other apps' tables may reference these (legal holds, retention
+            # policies of a conversation). Empty ones are truncated alongside,
+            # as PostgreSQL requires; rows there are never thrown away.
+            cursor.execute(
+                "SELECT DISTINCT referencing.relname FROM pg_constraint c"
+                " JOIN pg_class referencing ON referencing.oid = c.conrelid"
+                " JOIN pg_class referenced ON referenced.oid = c.confrelid"
+                " WHERE c.contype = 'f' AND referenced.relname = ANY(%s)"
+                " AND NOT referencing.relname = ANY(%s)",
+                [tables, tables],
+            )
+            referencing = sorted(row[0] for row in cursor.fetchall())
+            for table in referencing:
+                quoted = self.connection.ops.quote_name(table)
+                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {quoted})")
+                if cursor.fetchone()[0]:
+                    raise SeedError(
+                        f"{table} holds rows that refer to the messaging data "
+                        "(for example a legal hold on a conversation); remove "
+                        "them before replacing the data"
+                    )
+            names = ", ".join(
+                self.connection.ops.quote_name(t) for t in [*tables, *referencing]
+            )
             cursor.execute(f"TRUNCATE {names}")
 
     @contextmanager

@@ -14,6 +14,9 @@ Invariants (after Zulip's ``zerver/lib/retention.py``):
   the restore time so the next incremental backup carries the row again
   (its tombstone is older).
 - No statement locks a whole table; rows are addressed by primary key.
+- On PostgreSQL a batch commits without waiting for the disk
+  (``synchronous_commit`` off for that transaction only): a crash may lose
+  the newest batches as a whole, never part of one, and a rerun redoes them.
 - An id is archived at most once: archiving a row again (it came back by a
   restore) replaces its copy in the older batch.
 """
@@ -57,32 +60,60 @@ def _q(name: str) -> str:
 def archive_rows(table: str, ids: Sequence[int], *, batch_id: int) -> int:
     """Copy rows ``ids`` of ``table`` into the archive and delete them; return count.
 
-    Call inside a transaction.
+    Call inside a transaction. On PostgreSQL one statement moves the rows
+    (``DELETE ... RETURNING`` feeding the archive's ``INSERT``); elsewhere a
+    copy and a delete. A row archived before (it came back by a restore)
+    replaces its copy in the older batch.
     """
     if not ids:
         return 0
     live = LIVE[table]._meta.db_table
     archive = ARCHIVE[table]._meta.db_table
-    cols = ", ".join(_q(c) for c in columns(table))
+    names = columns(table)
+    cols = ", ".join(_q(c) for c in names)
+    upsert = "ON CONFLICT (id) DO UPDATE SET " + ", ".join(
+        f"{_q(c)} = excluded.{_q(c)}" for c in [*names, "batch_id"] if c != "id"
+    )
     member, params = ids_condition(ids)
     with connection.cursor() as cursor:
-        # A row restored (by a batch or a backup restore) and archived again:
-        # its newer copy replaces the one in the older batch.
-        cursor.execute(f"DELETE FROM {archive} WHERE id {member}", params)
-        cursor.execute(
-            f"INSERT INTO {archive} ({cols}, batch_id) "
-            f"SELECT {cols}, %s FROM {live} WHERE id {member}",
-            [batch_id, *params],
-        )
         if table == MESSAGE:
             _detach_media(cursor, member, params, batch_id=batch_id)
+        if connection.vendor == "postgresql":
+            # Losing the last batches to a crash is harmless (their rows are
+            # still live, and the next run archives them), so the commit need
+            # not wait for the disk.
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute(
+                f"WITH moved AS (DELETE FROM {live} WHERE id {member} "
+                f"RETURNING {cols}) INSERT INTO {archive} ({cols}, batch_id) "
+                f"SELECT {cols}, %s FROM moved {upsert}",
+                [*params, batch_id],
+            )
+            return cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {archive} ({cols}, batch_id) "
+            f"SELECT {cols}, %s FROM {live} WHERE id {member} {upsert}",
+            [batch_id, *params],
+        )
         cursor.execute(f"DELETE FROM {live} WHERE id {member}", params)
         return cursor.rowcount
 
 
 def _detach_media(cursor, member: str, params: list, *, batch_id: int) -> None:
+    """Unlink live media from messages about to be archived; remember the links."""
     media = MediaFile._meta.db_table
     link = ArchivedMediaLink._meta.db_table
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            f"WITH old AS (SELECT id, message_id FROM {media} "
+            f"WHERE message_id {member}), detached AS (UPDATE {media} m "
+            "SET message_id = NULL, updated_at = %s FROM old WHERE m.id = old.id "
+            "RETURNING old.id, old.message_id) "
+            f"INSERT INTO {link} (batch_id, media_id, message_id) "
+            "SELECT %s, id, message_id FROM detached",
+            [*params, _now_param(), batch_id],
+        )
+        return
     cursor.execute(
         f"INSERT INTO {link} (batch_id, media_id, message_id) "
         f"SELECT %s, id, message_id FROM {media} WHERE message_id {member}",
@@ -120,13 +151,24 @@ def restore_rows(table: str, ids: Sequence[int]) -> int:
     archive = ARCHIVE[table]._meta.db_table
     names = columns(table)
     cols = ", ".join(_q(c) for c in names)
-    select = ", ".join("%s" if c == "updated_at" else f"a.{_q(c)}" for c in names)
+    select = ", ".join(
+        "%s AS updated_at" if c == "updated_at" else _q(c) for c in names
+    )
     member, params = ids_condition(ids)
+    free = f"NOT EXISTS (SELECT 1 FROM {live} l WHERE l.id = {archive}.id)"
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")  # as above
+            cursor.execute(
+                f"WITH back AS (DELETE FROM {archive} WHERE id {member} AND {free} "
+                f"RETURNING {cols}) INSERT INTO {live} ({cols}) "
+                f"SELECT {select} FROM back",
+                [*params, _now_param()],
+            )
+            return cursor.rowcount
         cursor.execute(
-            f"INSERT INTO {live} ({cols}) SELECT {select} FROM {archive} a "
-            f"WHERE a.id {member} AND NOT EXISTS "
-            f"(SELECT 1 FROM {live} l WHERE l.id = a.id)",
+            f"INSERT INTO {live} ({cols}) SELECT {select} FROM {archive} "
+            f"WHERE id {member} AND {free}",
             [_now_param(), *params],
         )
         restored = cursor.rowcount

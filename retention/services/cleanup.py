@@ -1,10 +1,11 @@
 """The cleanup of expired data, the restore of an archive batch, and the purge.
 
 Invariants:
-- One cleanup at a time (the ``retention`` operation lock); a dry run takes
-  no lock and writes nothing but its run record.
+- One cleanup or batch restore at a time (the ``retention`` operation
+  lock); a dry run takes no lock and writes nothing but its run record.
 - Expired rows move to the archive tables under one ``ArchiveBatch`` per run,
-  ``BATCH_SIZE`` rows per short transaction (``archiving``); the batch's
+  one short transaction per page of rows (``scanning.BatchSizer`` keeps each
+  near ``TARGET_BATCH_SECONDS``; ``archiving`` moves them); the batch's
   counts are updated in the same transaction, so they are exact even when a
   worker is killed mid-run. A rerun simply finds what is still expired.
 - Archived rows are purged only once their batch's ``purge_after`` has
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 RETENTION_LOCK = "retention"
 PURGE_BATCH_SIZE = 5000
+RESTORE_BATCH_SIZE = 2000
 
 
 def grace_window() -> timedelta:
@@ -69,11 +71,21 @@ def cleanup_expired_messages(
         return _run(dry_run=True, actor=actor, trigger=trigger)
     try:
         with locks.hold(RETENTION_LOCK, purpose="retention cleanup"):
+            _close_interrupted_runs()
             result = _run(dry_run=False, actor=actor, trigger=trigger)
             result["purged"] = purge_expired_batches(actor=actor)
     except locks.LockHeld as exc:
         raise CleanupRunning(f"{exc}; try again when it has finished") from exc
     return result
+
+
+def _close_interrupted_runs() -> None:
+    """Mark runs still "running" as failed: holding the lock, none can be alive."""
+    CleanupRun.objects.filter(status=CleanupRun.Status.RUNNING, dry_run=False).update(
+        status=CleanupRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error="interrupted: the worker stopped before the run finished",
+    )
 
 
 def _run(*, dry_run: bool, actor: Any, trigger: str) -> dict[str, Any]:
@@ -85,7 +97,7 @@ def _run(*, dry_run: bool, actor: Any, trigger: str) -> dict[str, Any]:
     mover = BatchMover(reason=ArchiveBatch.Reason.CLEANUP, run=run, dry_run=dry_run)
     try:
         for rtype in RETENTION_TYPES:
-            for ids in scanning.expired_batches(rtype, table):
+            for ids in scanning.expired_batches(rtype, table, sizer=mover.sizer):
                 mover.move(rtype, ids)
     except BaseException as exc:
         _finish(run, mover, started, status=CleanupRun.Status.FAILED, error=str(exc))
@@ -124,6 +136,7 @@ class BatchMover:
         self.reason, self.run, self.dry_run, self.note = reason, run, dry_run, note
         self.batch: ArchiveBatch | None = None
         self.counts = dict.fromkeys(RETENTION_TYPES, 0)
+        self.sizer = scanning.BatchSizer()
 
     def move(self, rtype: str, ids: list[int]) -> int:
         if self.dry_run:
@@ -137,6 +150,7 @@ class BatchMover:
             )
             self.counts[rtype] += moved
             ArchiveBatch.objects.filter(pk=batch.pk).update(counts=self.counts)
+        self.sizer.observe(len(ids), time.monotonic() - began)
         logger.info(
             "retention: archived %d %s in batch %d (%.3f s)",
             moved,
@@ -157,19 +171,6 @@ class BatchMover:
         return self.batch
 
 
-def archive_expired(
-    table: PolicyTable, *, reason: str, scope=None, note: str = ""
-) -> BatchMover:
-    """Archive the expired rows of ``scope`` under one new batch (no run record)."""
-    mover = BatchMover(reason=reason, note=note)
-    for rtype in RETENTION_TYPES:
-        for ids in scanning.expired_batches(
-            rtype, table, scope=scope or scanning.Scope()
-        ):
-            mover.move(rtype, ids)
-    return mover
-
-
 def count_expired(table: PolicyTable | None = None, *, scope=None) -> dict[str, int]:
     """Return how many rows of each type are expired now (what a run would move)."""
     table = table or load_policy_table()
@@ -186,7 +187,19 @@ def count_expired(table: PolicyTable | None = None, *, scope=None) -> dict[str, 
 
 
 def restore_archive_batch(*, batch_id: int, actor: Any = None) -> dict[str, Any]:
-    """Put every row of an archive batch back where it was; return the counts."""
+    """Put every row of an archive batch back where it was; return the counts.
+
+    Takes the retention lock, so no cleanup archives or purges meanwhile. An
+    interrupted restore is resumed by running it again.
+    """
+    try:
+        with locks.hold(RETENTION_LOCK, purpose=f"restore of archive batch {batch_id}"):
+            return _restore_batch(batch_id, actor=actor)
+    except locks.LockHeld as exc:
+        raise CleanupRunning(f"{exc}; try again when it has finished") from exc
+
+
+def _restore_batch(batch_id: int, *, actor: Any) -> dict[str, Any]:
     with transaction.atomic():
         batch = ArchiveBatch.objects.select_for_update().filter(pk=batch_id).first()
         _check_restorable(batch, batch_id)
@@ -195,7 +208,7 @@ def restore_archive_batch(*, batch_id: int, actor: Any = None) -> dict[str, Any]
         restored[table] = 0
         after = 0  # rows whose ids are live again stay archived: page past them
         while ids := archiving.archived_ids(
-            table, batch_id=batch_id, after=after, limit=scanning.BATCH_SIZE
+            table, batch_id=batch_id, after=after, limit=RESTORE_BATCH_SIZE
         ):
             with transaction.atomic():
                 restored[table] += archiving.restore_rows(table, ids)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-
 from retention.exceptions import InvalidRetentionPolicy, LegalHoldActive
 from retention.models import ArchiveBatch
 from retention.selectors import has_active_legal_hold
@@ -60,7 +58,9 @@ def erase_user_data(
     for rtype in RETENTION_TYPES:
         if rtype not in retention_types:
             continue
-        for ids in scanning.expired_batches(rtype, table, scope=scope, everything=True):
+        for ids in scanning.expired_batches(
+            rtype, table, scope=scope, everything=True, sizer=mover.sizer
+        ):
             mover.move(rtype, ids)
     if mover.batch is not None:
         cleanup.purge_batch(batch_id=mover.batch.pk, actor=actor)
@@ -97,5 +97,4 @@ def preview_policy_change(
         scope = scanning.Scope(conversation_id=entity.pk)
     else:
         scope = scanning.Scope()
-    with transaction.atomic():
-        return cleanup.count_expired(table, scope=scope)
+    return cleanup.count_expired(table, scope=scope)

@@ -191,7 +191,6 @@ def get_effective_policy(user: Any, conversation: Any = None) -> dict[str, dict]
     table = load_policy_table()
     user_ids = (user.pk,) if user is not None else ()
     conversation_id = conversation.pk if conversation is not None else None
-    own = table.user_prefs.get(user.pk, {}) if user is not None else {}
     stored = {}
     if user is not None:
         policy = RetentionPolicy.objects.filter(user=user).first()
@@ -207,7 +206,7 @@ def get_effective_policy(user: Any, conversation: Any = None) -> dict[str, dict]
             "legal_min": low,
             "legal_max": high,
             "held": resolution.source == "legal_hold",
-            "user_days": stored.get(rtype) if rtype in own or rtype in stored else None,
+            "user_days": stored.get(rtype),
         }
     return result
 

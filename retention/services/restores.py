@@ -135,7 +135,9 @@ def retention_after_restore(
         reason=ArchiveBatch.Reason.RESTORE, note=f"after the restore of {backup_id}"
     )
     for rtype in restored_types(data_types):
-        for ids in scanning.expired_batches(rtype, policy, scope=scope):
+        for ids in scanning.expired_batches(
+            rtype, policy, scope=scope, sizer=mover.sizer
+        ):
             mover.move(rtype, ids)
     archived = {t: n for t, n in mover.counts.items() if n}
     batch = mover.batch.pk if mover.batch else None

@@ -17,7 +17,28 @@ from messaging.models import CallRecord, MediaFile, Message
 from retention.services.policies import PolicyTable
 from retention.types import CALL, MESSAGE, TYPE_RULES
 
+# Rows per batch: BATCH_SIZE to start with, then sized so that one batch's
+# transaction takes about TARGET_BATCH_SECONDS on this machine under its
+# current load, within MIN_BATCH_SIZE..MAX_BATCH_SIZE.
 BATCH_SIZE = 2000
+MIN_BATCH_SIZE = 100
+MAX_BATCH_SIZE = 20000
+TARGET_BATCH_SECONDS = 0.3
+
+
+class BatchSizer:
+    """The rows per batch, adapted to how long the last full batch took."""
+
+    def __init__(self) -> None:
+        self.size = BATCH_SIZE
+
+    def observe(self, rows: int, seconds: float) -> None:
+        if rows < self.size or seconds <= 0:
+            return  # a short batch says little about the rate
+        wanted = int(rows / seconds * TARGET_BATCH_SECONDS)
+        # Grow at most twofold at a time, shrink at once.
+        wanted = min(wanted, self.size * 2)
+        self.size = max(MIN_BATCH_SIZE, min(MAX_BATCH_SIZE, wanted))
 
 
 @dataclass(frozen=True)
@@ -70,10 +91,13 @@ def expired_batches(
     *,
     scope: Scope = Scope(),
     everything: bool = False,
-    batch_size: int | None = None,
+    sizer: BatchSizer | None = None,
 ) -> Iterator[list[int]]:
-    """Yield lists of ids of expired rows (all in scope when ``everything``)."""
-    batch_size = batch_size or BATCH_SIZE
+    """Yield lists of ids of expired rows (all in scope when ``everything``).
+
+    Pages hold ``sizer.size`` candidates, read again before each page.
+    """
+    sizer = sizer or BatchSizer()
     age = TYPE_RULES[rtype].age_column
     qs = _queryset(rtype, scope).order_by(age, "id")
     if not everything:
@@ -87,9 +111,11 @@ def expired_batches(
     while True:
         page = qs
         if last is not None:
-            page = qs.filter(
-                Q(**{f"{age}__gt": last[1]}) | Q(**{age: last[1], "id__gt": last[0]})
+            # (age, id) > last, written so that the age index bounds the range.
+            page = qs.filter(**{f"{age}__gte": last[1]}).filter(
+                Q(**{f"{age}__gt": last[1]}) | Q(id__gt=last[0])
             )
+        batch_size = sizer.size
         rows = list(page[:batch_size])
         if not rows:
             return

@@ -121,6 +121,69 @@ def test_killed_backup_leaves_nothing_that_looks_finished(data_dir, settings):
     assert listed.count('"status": "completed"') == 1
 
 
+# Runs in a child process: a full backup that stops after its first section,
+# says so, and goes on once the parent creates the file named by argv[1].
+PAUSED_BACKUP = """
+import sys, time
+from pathlib import Path
+import django
+django.setup()
+from backups.archive import ArchiveWriter
+original = ArchiveWriter.end_section
+def pause_once(self, *args, **kwargs):
+    result = original(self, *args, **kwargs)
+    if not getattr(ArchiveWriter, "paused", False):
+        ArchiveWriter.paused = True
+        print("WRITING", flush=True)
+        deadline = time.monotonic() + 120
+        while not Path(sys.argv[1]).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return result
+ArchiveWriter.end_section = pause_once
+from backups.services import create_full_backup
+print(create_full_backup(), flush=True)
+"""
+
+
+def test_two_backups_of_one_scope_at_once_one_refused_one_complete(data_dir):
+    key = base64.b64encode(os.urandom(32)).decode()
+    env = child_env(data_dir) | {"TALOWA_BACKUP_KEYS": f"k1:{key}"}  # no warning
+    if connection.vendor == "sqlite":
+        assert run_manage(env, "migrate", "-v0").returncode == 0
+    seeded = run_manage(
+        env, "seed_messaging", "--users", "10", "--conversations", "20",
+        "--messages", "2000", "--calls", "50", "--media", "10", "--noinput",
+    )  # fmt: skip
+    assert seeded.returncode == 0, seeded.stderr
+    go_on = data_dir / "go-on"
+    first = subprocess.Popen(
+        [sys.executable, "-c", PAUSED_BACKUP, str(go_on)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert first.stdout.readline().strip() == "WRITING", first.stderr.read()
+        second = run_manage(env, "create_backup", "--json")
+    finally:
+        go_on.touch()
+    first_id, errors = first.communicate(timeout=300)
+    assert first.returncode == 0, errors
+
+    assert second.returncode != 0 and second.stdout == ""
+    assert len(second.stderr.strip().splitlines()) == 1
+    assert "of the same scope is running" in second.stderr
+    listed = json.loads(run_manage(env, "list_backups", "--json").stdout)["backups"]
+    assert [(b["id"], b["status"]) for b in listed] == [(first_id.strip(), "completed")]
+    stored = sorted(p.name for p in (data_dir / "backups" / "archives").glob("*"))
+    assert stored and all(name.startswith(first_id.strip()) for name in stored)
+    verified = run_manage(env, "verify_backup", first_id.strip(), "--json")
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["results"][0]["ok"] is True
+
+
 @pytest.mark.postgres
 def test_changes_committed_after_a_backup_reach_the_next_incremental(world):
     """A writer that began before a backup and commits after it is not missed.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -50,12 +50,29 @@ def test_keep_last_and_daily(db):
     assert len(plan.keep) == 5
 
 
-def test_weekly_and_monthly_keep_the_newest_of_each_bucket(db):
-    backups = make_catalog(60)
+def test_weekly_and_monthly_keep_the_newest_of_each_bucket(db, settings):
+    settings.TIME_ZONE = "UTC"
+    # One backup a day at noon, Thursday 2026-01-01 to Sunday 2026-03-01.
+    first = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    backups = [
+        Backup.objects.create(
+            kind="full",
+            scope="system",
+            status="completed",
+            created_at=first + timedelta(days=n),
+        )
+        for n in range(60)
+    ]
+    by_day = {b.created_at.date(): b.id for b in backups}
     plan = plan_expiry(backups, KeepRules(keep_weekly=2, keep_monthly=2))
-    kept = [b for b in backups if b.id in plan.keep]
-    assert backups[-1] in kept
-    assert 2 <= len(kept) <= 4
+    # ISO weeks run Monday to Sunday: the last two end on Mar 1 and Feb 22;
+    # the last two months end on Mar 1 and Feb 28.
+    assert plan.keep == {
+        by_day[date(2026, 3, 1)]: ["weekly", "monthly"],
+        by_day[date(2026, 2, 22)]: ["weekly"],
+        by_day[date(2026, 2, 28)]: ["monthly"],
+    }
+    assert {b.id for b in plan.expire} == set(by_day.values()) - set(plan.keep)
 
 
 def test_keep_within(db):

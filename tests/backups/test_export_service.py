@@ -19,6 +19,7 @@ from django.core import signing
 from django.core.files.storage import storages
 from django.db import connection
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from backups import tasks
 from backups.exports import (
@@ -32,6 +33,7 @@ from backups.exports import (
 from backups.models import Backup, ExportJob
 from backups.services import exporting
 from backups.storage import PARTIAL_MARKER
+from messaging.models import Message, Participant
 from talowa_admin.models import AuditEvent
 from tests.backups.conftest import TELUGU
 
@@ -67,8 +69,29 @@ def test_export_user_data_reads_like_the_briefs_test(world):
     job = ExportJob.objects.get(pk=result.export_id)
     document = json.loads(open_archive(job).read("export.json"))
 
-    assert document["messages"] is not None
-    assert document["conversations"] is not None
+    # Her two conversations, each with her own role and join time; nobody
+    # else's conversation, and her messages only.
+    mine = Participant.objects.filter(user=world.asha).order_by("conversation_id")
+    assert [
+        (c["id"], c["kind"], c["title"], c["role"], parse_datetime(c["joined_at"]))
+        for c in document["conversations"]
+    ] == [
+        (
+            p.conversation_id,
+            p.conversation.kind,
+            p.conversation.title,
+            p.role,
+            p.joined_at,
+        )
+        for p in mine
+    ]
+    assert [c["id"] for c in document["conversations"]] == [
+        world.direct.pk,
+        world.group.pk,
+    ]
+    assert document["conversations"][1]["title"] == "Village council"
+    sent = Message.objects.filter(sender=world.asha).order_by("id")
+    assert [m["id"] for m in document["messages"]] == [m.pk for m in sent]
     assert TELUGU in {m["body"] for m in document["messages"]}
 
 

@@ -25,7 +25,7 @@ from backups.services import (
 from backups.services.catalog import claim_backup
 from backups.services.scheduling import run_backup_schedule
 from talowa_admin.models import AuditEvent
-from tests.backups.conftest import age_all_rows, drain_queue
+from tests.backups.conftest import drain_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -276,7 +276,6 @@ def test_an_incremental_schedule_builds_on_the_chain_and_takes_a_full_when_due(
         interval=timedelta(hours=1),
         backup_config={"incremental": True, "full_every": timedelta(days=7)},
     )
-    age_all_rows()
     kinds = []
     for _ in range(2):
         execute_backup_now(schedule_id)
@@ -434,7 +433,6 @@ def test_the_weekly_verification_fails_loudly_on_a_corrupted_parent(world):
 
     run_setup()
     full = Backup.objects.get(pk=create_full_backup())
-    age_all_rows()
     create_incremental_backup()
     path = object_store().root / full.object_key
     data = bytearray(path.read_bytes())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 
@@ -14,7 +15,7 @@ from django.core.management.base import CommandError
 from backups import storage as storage_module
 from backups.exceptions import StorageUnavailable
 from backups.models import Backup
-from backups.services import create_full_backup, verify_backup
+from backups.services import create_full_backup, keys_in_use, rotate_keys, verify_backup
 from backups.storage import S3ObjectStore, object_store
 from tests.backups.conftest import SECRET_BODY, add_media
 
@@ -104,6 +105,53 @@ def test_large_archive_uploads_in_parts(s3_backups, world, monkeypatch):
     assert len(uploads) >= 3
     assert backup.stored_bytes > 12 * 1024 * 1024
     assert verify_backup(backup).ok
+
+
+def test_keys_rotate_and_retire_on_s3(s3_backups, settings):
+    old, new = ("k-old", os.urandom(32)), ("k-new", os.urandom(32))
+    settings.TALOWA_BACKUP_KEYS = [old]
+    backup = Backup.objects.get(pk=create_full_backup())
+    bucket = make_client(s3_backups)
+
+    def stored(key: str) -> dict:
+        found = bucket.get_object(Bucket=BUCKET, Key=f"backups/{key}")
+        return {"etag": found["ETag"], "bytes": found["Body"].read()}
+
+    archive, sidecar = stored(backup.object_key), stored(backup.sidecar_key)
+
+    settings.TALOWA_BACKUP_KEYS = [new, old]
+    with pytest.raises(CommandError, match="still wraps 1 backup"):
+        call_command("rotate_keys", "--retire", "k-old", stdout=io.StringIO())
+    result = rotate_keys()
+    assert result["rewrapped"] == [backup.id]
+    assert keys_in_use() == {"k-new": [backup.id]}
+    # The data key is re-wrapped in the bucket's sidecar; the archive is as
+    # it was, byte for byte.
+    assert stored(backup.object_key) == archive
+    assert stored(backup.sidecar_key)["bytes"] != sidecar["bytes"]
+
+    settings.TALOWA_BACKUP_KEYS = [new]  # the old key is gone for good
+    call_command("rotate_keys", "--retire", "k-old", stdout=io.StringIO())
+    backup.refresh_from_db()
+    assert backup.key_id == "k-new"
+    assert verify_backup(backup).ok
+    # After a disaster the bucket and the new key alone still find and read
+    # it; the retired key reads nothing.
+    Backup.objects.all().delete()
+    found = json.loads(
+        _command("list_backups", "--from-storage", "--rebuild-catalog", "--json")
+    )
+    assert [b["id"] for b in found["backups"]] == [backup.id]
+    assert verify_backup(Backup.objects.get()).ok
+    settings.TALOWA_BACKUP_KEYS = [old]
+    with pytest.raises(CommandError, match="k-new"):
+        call_command("verify_backup", backup.id, stdout=io.StringIO())
+
+
+def _command(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
 
 
 def test_endpoint_stopped_mid_backup_fails_cleanly(world, settings, monkeypatch):

@@ -338,6 +338,22 @@ def test_tombstones_alone_count_as_data(seed_db):
     assert Tombstone.objects.count() == 0
 
 
+def test_replace_keeps_other_apps_rows_that_refer_to_the_data(seed_db):
+    from retention.models import LegalHold
+
+    seed()
+    seed("--seed", "3", "--replace", "--noinput")  # empty referencing tables
+    hold = LegalHold.objects.create(
+        conversation=Conversation.objects.first(), reason="litigation"
+    )
+    before = dump()
+    with pytest.raises(CommandError, match="retention_legalhold holds rows"):
+        seed("--seed", "4", "--replace", "--noinput")
+    assert dump() == before
+    assert LegalHold.objects.filter(pk=hold.pk).exists()
+    hold.delete()  # so that the fixture can empty the messaging tables
+
+
 def test_replace_asks_first_and_a_no_changes_nothing(seed_db, monkeypatch):
     seed()
     before = dump()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,11 +14,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from backups.keyring import DEV_KEY_FILENAME
 from backups.services import create_full_backup, create_incremental_backup
-from messaging.models import Message
-from tests.backups.conftest import HINDI
+from messaging.models import MediaFile, Message
+from tests.backups.conftest import HINDI, MEDIA_BYTES
 from tests.recovery.conftest import (
     ROOT,
+    Scratch,
     account_state,
     postgres_available,
     table_state,
@@ -119,6 +123,40 @@ def test_backup_restores_into_the_other_engine(world, scratch):
     assert _as_tuples(_state_of_this_database()) == expected
 
 
+def test_restore_on_another_engine_and_machine_writes_the_media_bytes(
+    world, scratch, data_dir, tmp_path, monkeypatch
+):
+    other = "postgresql" if connection.vendor == "sqlite" else "sqlite"
+    if other == "postgresql" and not postgres_available():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    backup_id = create_full_backup()
+    expected = _as_tuples(_state_of_this_database())
+    files = {m.file.name: m.sha256 for m in MediaFile.objects.all()}
+    assert len(files) == 2
+    # Another machine: its own empty data directory, which reaches only a copy
+    # of the backup store, and the keys handed over apart from it.
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(data_dir / "backups", elsewhere / "backups")
+    monkeypatch.setenv("TALOWA_BACKUP_KEYS", (data_dir / DEV_KEY_FILENAME).read_text())
+    machine = Scratch(tmp_path, elsewhere)
+    url = scratch.url(other)
+    machine.manage(url, "migrate", "-v0")
+    machine.manage(
+        url, "restore_backup", backup_id, "--noinput", "--no-pre-restore-backup"
+    )
+    assert machine.state(url) == expected
+    written = {
+        str(path.relative_to(elsewhere / "media")): hashlib.sha256(
+            path.read_bytes()
+        ).hexdigest()
+        for path in (elsewhere / "media").rglob("*")
+        if path.is_file()
+    }
+    assert written == files
+    photo = MediaFile.objects.get(name="photo.png").file.name
+    assert (elsewhere / "media" / photo).read_bytes() == MEDIA_BYTES
+
+
 # The child restores slowly and says when it has begun writing; the parent
 # kills it there. The slowdown is the test's, not the product's.
 SLOW_RESTORE = """
@@ -175,6 +213,7 @@ def test_killed_restore_leaves_every_table_as_it_was(world, scratch, moment):
         "--noinput",
     )
     backup_id = scratch.manage(url, "create_backup").stdout.strip()
+    backed_up = scratch.state(url)
     scratch.manage(
         url,
         "shell",
@@ -203,4 +242,4 @@ def test_killed_restore_leaves_every_table_as_it_was(world, scratch, moment):
     scratch.manage(
         url, "restore_backup", backup_id, "--noinput", "--no-pre-restore-backup"
     )
-    assert scratch.state(url) != before
+    assert scratch.state(url) == backed_up

@@ -7,11 +7,13 @@ backup and options.
 
 from __future__ import annotations
 
+import io
 import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.management import call_command
 from django.urls import reverse
 from django_q.brokers import get_broker
 from django_q.models import OrmQ, Task
@@ -21,7 +23,7 @@ from backups.services import create_full_backup
 from messaging.models import CallRecord, Message
 from recovery.models import RecoveryRun
 from talowa_admin.models import AuditEvent
-from talowa_admin.roles import BACKUP_OPERATOR, RECOVERY_ADMIN
+from talowa_admin.roles import BACKUP_OPERATOR, BACKUP_VIEWER, RECOVERY_ADMIN
 from tests.backups.conftest import HINDI, SECRET_BODY, TELUGU
 from tests.recovery.conftest import table_state
 
@@ -248,6 +250,31 @@ def test_a_user_backup_offers_types_but_no_user(client, role_user, world, sync_t
     assert "holds ravi's data only" in page and 'name="user"' not in page
     confirm = client.get(start_dry_run(client, backup_id)).content.decode()
     assert "ravi's data" in confirm and 'id="dry-run-report"' in confirm
+
+
+@pytest.mark.parametrize("role", [BACKUP_VIEWER, BACKUP_OPERATOR])
+def test_viewers_and_operators_cannot_roll_back(
+    client, role_user, world, sync_tasks, role
+):
+    backup_id = create_full_backup()
+    Message.objects.filter(body=TELUGU).update(body="changed")
+    call_command("restore_backup", backup_id, "--noinput", stdout=io.StringIO())
+    run = RecoveryRun.objects.get()
+    assert run.status == "completed" and run.pre_restore_backup_id  # undoable
+    restored = table_state()
+    client.force_login(role_user(role))
+
+    page = client.get(reverse("admin:recovery_recoveryrun_change", args=[run.pk]))
+    assert page.status_code == 200 and 'id="roll-back"' not in page.content.decode()
+    url = reverse("admin:recovery_recoveryrun_rollback", args=[run.pk])
+    confirm = client.get(url)
+    assert confirm.status_code == 403 and b"Yes, roll back" not in confirm.content
+    # Queued tasks run inline here: a roll-back let through would happen now.
+    assert client.post(url, {"confirmed": "yes"}).status_code == 403
+    run.refresh_from_db()
+    assert run.status == "completed"
+    assert table_state() == restored
+    assert not AuditEvent.objects.filter(action__startswith="recovery.rollback")
 
 
 def test_operators_cannot_restore(client, role_user, world):

@@ -80,6 +80,8 @@ def test_a_tiny_batch_size_moves_everything_in_many_batches(history, monkeypatch
     for day in range(50, 60):
         aged_message(w.group, None, kind="system", days=day)
     monkeypatch.setattr(scanning, "BATCH_SIZE", 3)
+    monkeypatch.setattr(scanning, "MIN_BATCH_SIZE", 3)
+    monkeypatch.setattr(scanning, "MAX_BATCH_SIZE", 3)
     dry = cleanup_expired_messages(dry_run=True)
     real = cleanup_expired_messages()
     assert real["deleted"] == dry["deleted"]
@@ -168,3 +170,19 @@ def test_a_user_preference_deletes_that_users_rows_sooner(history):
     assert result["deleted"]["regular_messages"] == 2
     assert rows["new_regular"].pk not in _ids(Message)
     assert ArchiveBatch.objects.get(pk=result["batch"]).counts["regular_messages"] == 2
+
+
+def test_the_batch_size_follows_the_time_a_batch_takes(monkeypatch):
+    monkeypatch.setattr(scanning, "TARGET_BATCH_SECONDS", 0.3)
+    sizer = scanning.BatchSizer()
+    start = sizer.size
+    sizer.observe(start, 0.01)  # fast: grows, at most twofold
+    assert sizer.size == 2 * start
+    sizer.observe(sizer.size, 3.0)  # slow: shrinks at once to ~0.3 s worth
+    assert sizer.size == max(scanning.MIN_BATCH_SIZE, int(2 * start / 3.0 * 0.3))
+    small = sizer.size
+    sizer.observe(small // 2, 0.001)  # a short last page says nothing
+    assert sizer.size == small
+    for _ in range(30):
+        sizer.observe(sizer.size, 0.0001)
+    assert sizer.size == scanning.MAX_BATCH_SIZE

@@ -35,7 +35,7 @@ for i in range({EXPIRED + YOUNG}):
 SLOW_CLEANUP = f"""
 import sys, time
 from retention.services import cleanup, scanning
-scanning.BATCH_SIZE = {BATCH}
+scanning.BATCH_SIZE = scanning.MIN_BATCH_SIZE = scanning.MAX_BATCH_SIZE = {BATCH}
 move = cleanup.BatchMover.move
 def reporting_move(self, rtype, ids):
     moved = move(self, rtype, ids)
@@ -49,11 +49,13 @@ cleanup.cleanup_expired_messages()
 STATE = """
 import json
 from messaging.models import Message, Tombstone
-from retention.models import ArchivedMessage
+from retention.models import ArchivedMessage, CleanupRun
 live = sorted(Message.objects.values_list("body", flat=True), key=int)
 archived = sorted(ArchivedMessage.objects.values_list("body", flat=True), key=int)
 stones = Tombstone.objects.filter(model="messaging.message").count()
-print(json.dumps({"live": live, "archived": archived, "tombstones": stones}))
+runs = list(CleanupRun.objects.order_by("id").values_list("status", flat=True))
+print(json.dumps({"live": live, "archived": archived, "tombstones": stones,
+                  "runs": runs}))
 """
 
 
@@ -93,6 +95,7 @@ def test_a_killed_cleanup_keeps_finished_batches_and_a_rerun_completes(scratch):
     assert state["archived"] == [str(i) for i in range(EXPIRED)]
     assert state["live"] == [str(i) for i in range(EXPIRED, EXPIRED + YOUNG)]
     assert state["tombstones"] == EXPIRED
+    assert state["runs"] == ["failed", "completed"]  # the killed one, closed
 
 
 def _state(scratch, url):  # noqa: F811

@@ -207,3 +207,15 @@ def test_the_settings_facade_refuses_a_global_default_outside_the_bounds(people)
         configure_system_settings(default_retention_periods={"voice_messages": 60})
     assert "60 days is outside the allowed range, 90 to 36500" in str(caught.value)
     assert SystemSettings.load().default_retention_periods["voice_messages"] == 60
+
+
+def test_holds_past_their_until_or_on_conversations_are_not_user_holds(people):
+    from retention.selectors import has_active_legal_hold, users_under_legal_hold
+
+    LegalHold.objects.create(conversation=people.group, reason="inquiry")
+    LegalHold.objects.create(
+        user=people.ravi, reason="ended", until=timezone.now() - timedelta(days=1)
+    )
+    LegalHold.objects.create(user=people.meena, reason="open")
+    assert users_under_legal_hold() == {people.meena.pk}
+    assert not has_active_legal_hold(user_id=people.ravi.pk)

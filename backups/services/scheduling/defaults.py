@@ -60,10 +60,12 @@ DEFAULT_SCHEDULES = (
     ),
     # Slots for other parts: registered once their task function exists.
     DefaultSchedule(
-        "talowa: retention cleanup",
-        "retention.tasks.cleanup_expired_messages",
+        # The same schedule as retention.services.schedule_automatic_cleanup.
+        "retention: daily cleanup",
+        "retention.tasks.run_scheduled_cleanup",
         Timing("daily", at=time(3, 0)),
-        "delete messaging data past its retention period",
+        "archive messaging data past its retention period (when automatic "
+        "cleanup is on)",
     ),
     DefaultSchedule(
         "talowa: health check",

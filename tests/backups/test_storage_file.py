@@ -1,0 +1,24 @@
+"""The filesystem object store, also when its directory is a symbolic link."""
+
+from __future__ import annotations
+
+import pytest
+
+from backups.exceptions import StorageUnavailable
+from backups.storage import FileObjectStore
+
+
+def test_a_store_reached_through_a_symbolic_link_lists_its_objects(tmp_path):
+    real = tmp_path / "disk" / "backups"
+    real.mkdir(parents=True)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "backups").symlink_to(real)
+    store = FileObjectStore("backups", tmp_path / "data" / "backups")
+    store.put("archives/b1.tbk", b"one")
+    store.put("archives/b1.tbk.key", b"key")
+    (real / "archives" / "b2.tbk.partial-x").write_bytes(b"torn")
+    assert store.list("archives") == ["archives/b1.tbk", "archives/b1.tbk.key"]
+    assert store.get("archives/b1.tbk") == b"one"
+    assert store.remove_partials("archives") == 1
+    with pytest.raises(StorageUnavailable):
+        store.get("../../outside")
