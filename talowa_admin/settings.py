@@ -279,6 +279,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = _env.str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Dates read the same on every page (talowa_admin/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["talowa_admin.formats"]
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
