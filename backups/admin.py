@@ -12,17 +12,24 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404
-from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from backups.admin_exports import EXPORT_PERMISSION
 from backups.exceptions import BackupError
+from backups.exports import ExportNotFound, ExportUnavailable
 from backups.models import Backup, BackupSchedule, ExportJob
 from backups.selectors import chain_of
-from backups.services import expire_backup
+from backups.services import expire_backup, exporting
 from backups.services.catalog import mark_stale_backups
 from backups.services.exporting import mark_stale_exports
 from backups.services.presenting import (
@@ -431,7 +438,7 @@ class ExportJobAdmin(ReadOnlyAdmin):
         "id",
         "user",
         "format",
-        "status",
+        "status_badge",
         "export_size",
         "requested_by",
         "created_at",
@@ -441,6 +448,16 @@ class ExportJobAdmin(ReadOnlyAdmin):
     search_fields = ("user__username",)
     list_select_related = ("user", "requested_by")
 
+    def get_urls(self):
+        return [
+            path(
+                "<int:job_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="backups_exportjob_download",
+            ),
+            *super().get_urls(),
+        ]
+
     def changelist_view(self, request, extra_context=None):
         mark_stale_exports()
         return super().changelist_view(request, extra_context)
@@ -449,13 +466,59 @@ class ExportJobAdmin(ReadOnlyAdmin):
         mark_stale_exports()
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def get_list_display(self, request):
+        return (*super().get_list_display(request), _download_column(request))
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: ExportJob) -> str:
+        return format_html(
+            '<span class="badge badge-{}">{}</span>',
+            obj.status,
+            obj.get_status_display(),
+        )
+
     @admin.display(description="Size", ordering="size_bytes")
     def export_size(self, obj: ExportJob) -> str:
-        return filesizeformat(obj.size_bytes)
+        return human_size(obj.size_bytes)
+
+    def download_view(self, request: HttpRequest, job_id: int):
+        """Stream an export to the administrator who requested it (audited)."""
+        if not request.user.has_perm(EXPORT_PERMISSION):
+            raise PermissionDenied
+        try:
+            download = exporting.open_requested_download(
+                job_id=job_id, requester=request.user, request=request
+            )
+        except ExportNotFound as exc:
+            raise Http404(str(exc)) from exc
+        except ExportUnavailable as exc:
+            self.message_user(request, f"{exc}.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:backups_exportjob_changelist"))
+        response = FileResponse(
+            download.handle,
+            as_attachment=True,
+            filename=download.filename,
+            content_type=download.content_type,
+        )
+        response["Content-Length"] = str(download.size)
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+def _download_column(request: HttpRequest):
+    """The "Download" column: a link on the exports this administrator asked for."""
+
+    @admin.display(description="Download")
+    def download(job: ExportJob) -> str:
+        if job.requested_by_id != request.user.pk or not exporting.is_downloadable(job):
+            return "–"
+        return format_html(
+            '<a class="export-download" href="{}">Download</a>',
+            reverse("admin:backups_exportjob_download", args=[job.pk]),
+        )
+
+    return download
 
 
 def backup_or_404(backup_id: str) -> Backup:
     return get_object_or_404(Backup, pk=backup_id)
-
-
-import backups.admin_exports  # noqa: E402,F401  (registers the users "Export data" action)
