@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from talowa_admin import services
-from talowa_admin.models import AuditEvent, SystemSettings
+from talowa_admin.audit import record_audit_event
+from talowa_admin.forms import RETENTION_FIELDS, SystemSettingsForm, retention_label
+from talowa_admin.humanize import split_size
+from talowa_admin.models import DEFAULT_RETENTION_PERIODS, AuditEvent, SystemSettings
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -40,20 +46,125 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_select_related = ()
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
     show_full_result_count = False
+    change_list_template = "admin/talowa_admin/auditevent/change_list.html"
+
+    def get_urls(self):
+        return [
+            path(
+                "verify/",
+                self.admin_site.admin_view(self.verify_view),
+                name="talowa_admin_auditevent_verify",
+            ),
+            *super().get_urls(),
+        ]
+
+    def verify_view(self, request: HttpRequest):
+        """Check the whole chain (a POST) and show what the check found."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseRedirect(
+                reverse("admin:talowa_admin_auditevent_changelist")
+            )
+        result = services.verify_audit_log()
+        record_audit_event(
+            action="audit.verify",
+            request=request,
+            details={key: result[key] for key in ("ok", "checked", "broken_at")},
+        )
+        return TemplateResponse(
+            request,
+            "admin/talowa_admin/auditevent/verify.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Audit trail verification",
+                "opts": self.model._meta,
+                "result": result,
+            },
+        )
 
 
 @admin.register(SystemSettings)
 class SystemSettingsAdmin(admin.ModelAdmin):
-    fields = (
-        "default_backup_interval",
-        "default_retention_periods",
-        "enable_automatic_cleanup",
-        "max_backups_per_user",
-        "max_storage_per_user",
-        "updated_at",
-        "updated_by",
-    )
+    form = SystemSettingsForm
     readonly_fields = ("updated_at", "updated_by")
+
+    def get_fieldsets(self, request, obj=None):
+        if not self.has_change_permission(request, obj):
+            return (
+                (
+                    None,
+                    {
+                        "fields": (
+                            "default_backup_interval",
+                            "enable_automatic_cleanup",
+                            "max_backups_per_user",
+                            "storage_quota",
+                            "updated_at",
+                            "updated_by",
+                        )
+                    },
+                ),
+                ("Retention periods", {"fields": ("retention_table",)}),
+            )
+        return (
+            (
+                None,
+                {
+                    "fields": (
+                        "default_backup_interval",
+                        "enable_automatic_cleanup",
+                        "max_backups_per_user",
+                        "max_storage_per_user",
+                        "updated_at",
+                        "updated_by",
+                    )
+                },
+            ),
+            (
+                "Retention periods (days to keep each type, for users without "
+                "a policy)",
+                {"fields": RETENTION_FIELDS},
+            ),
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if not self.has_change_permission(request, obj):
+            return (
+                "default_backup_interval",
+                "enable_automatic_cleanup",
+                "max_backups_per_user",
+                "storage_quota",
+                "retention_table",
+                "updated_at",
+                "updated_by",
+            )
+        return self.readonly_fields
+
+    @admin.display(description="Max storage per user")
+    def storage_quota(self, obj: SystemSettings) -> str:
+        number, unit = split_size(obj.max_storage_per_user)
+        return f"{number} {unit}"
+
+    @admin.display(description="Days kept")
+    def retention_table(self, obj: SystemSettings) -> str:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td></tr>",
+            (
+                (retention_label(kind), days)
+                for kind, days in {
+                    **DEFAULT_RETENTION_PERIODS,
+                    **obj.default_retention_periods,
+                }.items()
+            ),
+        )
+        return format_html(
+            '<table class="talowa-table" id="retention-periods">'
+            "<thead><tr><th>Type</th><th>Days</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -68,7 +179,5 @@ class SystemSettingsAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         services.configure_system_settings(
-            actor=request.user,
-            request=request,
-            **{name: form.cleaned_data[name] for name in form.changed_data},
+            actor=request.user, request=request, **form.settings_values()
         )

@@ -12,7 +12,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from talowa_admin.audit import record_audit_event
+from talowa_admin.audit import AuditAnchor, record_audit_event, verify_audit_chain
 from talowa_admin.models import SystemSettings
 
 _SETTING_NAMES = (
@@ -129,3 +129,34 @@ def execute_disaster_recovery(
         create_pre_restore_backup=create_pre_restore_backup,
         actor=actor,
     )
+
+
+def verify_audit_log() -> dict[str, Any]:
+    """Check the audit trail's chain and that it reaches the newest backup's head.
+
+    Returns ``{"ok", "checked", "broken_at", "reason", "anchor", "missing"}``
+    (the ``verify_audit_log`` command's JSON).
+    """
+    from backups.selectors import newest_audit_anchor
+
+    backup = newest_audit_anchor()
+    anchor = None
+    if backup is not None:
+        anchor = AuditAnchor(
+            event_id=backup.audit_head_event_id,
+            hash=backup.audit_head_hash,
+            source=f"backup {backup.id}",
+        )
+    result = verify_audit_chain(anchor)
+    missing = None
+    if result.missing is not None:
+        first, last = result.missing
+        missing = {"first": first, "last": last, "count": last - first + 1}
+    return {
+        "ok": result.ok,
+        "checked": result.checked,
+        "broken_at": result.broken_at,
+        "reason": result.reason,
+        "anchor": {"backup": backup.id, **backup.audit_head} if backup else None,
+        "missing": missing,
+    }
