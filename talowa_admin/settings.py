@@ -299,13 +299,35 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        "client_errors_without_traceback": {
+            "()": "talowa_admin.logfilters.ClientErrorsWithoutTraceback"
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "mail_admins": {
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+            "class": "django.utils.log.AdminEmailHandler",
+        },
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         name: {"level": LOG_LEVEL}
         for name in ("talowa_admin", "messaging", "backups", "retention", "recovery")
     }
-    | {"werkzeug": {"level": "ERROR"}, "django_q": {"level": "WARNING"}},
+    | {
+        "werkzeug": {"level": "ERROR"},
+        "django_q": {"level": "WARNING"},
+        # Django's own records reach the console once, through the root
+        # logger (Django's default config also gave "django" a console
+        # handler of its own, which printed each one twice in development).
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        # A refused request is one line (talowa_admin/logfilters.py).
+        "django.request": {"filters": ["client_errors_without_traceback"]},
+    },
 }
 
 TALOWA_CONFIG_PROBLEMS = _env.problems
