@@ -14,6 +14,8 @@ def human_duration(value: timedelta | None) -> str:
     if value is None:
         return "–"
     seconds = value.total_seconds()
+    if seconds < 0.05:
+        return "< 0.1 s"
     if seconds < 60:
         return f"{seconds:.1f} s"
     whole = int(round(seconds))

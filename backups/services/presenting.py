@@ -27,7 +27,8 @@ def manifest_summary(manifest: dict[str, Any]) -> list[tuple[str, str]]:
     """Return the manifest's plain fields as (name, text) rows for a table.
 
     Nested objects other than ``counts`` and ``tables`` (shown as tables of
-    their own) are flattened to ``outer.inner`` names; lists are joined.
+    their own) are flattened to ``outer.inner`` names; lists of values are
+    joined, lists of records counted.
     """
     rows: list[tuple[str, str]] = []
     for name, value in manifest.items():
@@ -63,5 +64,8 @@ def _flattened(name: str, value: Any) -> list[tuple[str, str]]:
             rows.extend(_flattened(f"{name}.{inner}", inner_value))
         return rows
     if isinstance(value, list):
+        if any(isinstance(item, (dict, list)) for item in value):
+            # Per-section records: too long to read here; the download has them.
+            return [(name, f"{len(value)} entries (in the downloaded manifest)")]
         return [(name, ", ".join(map(str, value)) if value else "–")]
     return [(name, "–" if value is None else str(value))]
