@@ -35,8 +35,16 @@ class StepListWidget(forms.MultiWidget):
         )
 
     def decompress(self, value):
-        actions = [step.get("action", "") for step in value or []]
-        return (actions + [""] * MAX_STEPS)[:MAX_STEPS]
+        return step_actions(value)
+
+
+def step_actions(steps) -> list[str]:
+    """Return a plan's step actions, padded with blanks to one per menu."""
+    actions = [
+        step.get("action", "") if isinstance(step, dict) else step
+        for step in steps or []
+    ]
+    return (actions + [""] * MAX_STEPS)[:MAX_STEPS]
 
 
 class StepListField(forms.MultiValueField):
@@ -52,6 +60,11 @@ class StepListField(forms.MultiValueField):
             "error_messages", {"required": "A plan needs at least one step."}
         )
         super().__init__(fields, require_all_fields=False, **kwargs)
+
+    def prepare_value(self, value):
+        # The model's steps are a list of dicts, which MultiWidget would take
+        # as the menus' values without decompressing them.
+        return step_actions(value)
 
     def compress(self, data_list) -> list[dict[str, Any]]:
         actions = [action for action in data_list or [] if action]

@@ -39,8 +39,14 @@ def test_a_plan_is_built_from_known_steps_in_order(client, role_user):
         "verify_chain",
         "notify",
     ]
-    # Reorder and remove by changing the menus.
+    # The plan's page shows its steps in the menus, in order.
     change = reverse("admin:recovery_recoveryplan_change", args=[plan.pk])
+    page = client.get(change).content.decode()
+    menus = [page.index(f'name="steps_{index}"') for index in range(4)]
+    for index, action in enumerate(["restore", "verify_chain", "notify", ""]):
+        menu = page[menus[index] : page.index("</select>", menus[index])]
+        assert f'<option value="{action}" selected>' in menu, (index, action)
+    # Reorder and remove by changing the menus.
     client.post(change, plan_form("verify_chain", "restore"))
     plan.refresh_from_db()
     assert [step["action"] for step in plan.steps] == ["verify_chain", "restore"]
