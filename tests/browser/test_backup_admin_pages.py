@@ -42,9 +42,16 @@ def test_the_backup_list_shows_its_key_columns_at_1366_px(
     headers = page.locator("#result_list thead th")
     # A viewer has no actions, so no checkbox column.
     expect(headers).to_have_text(KEY_COLUMNS, ignore_case=True)
+    # The list scrolls sideways inside its box when too wide: every column
+    # must end inside that box, and the page must not scroll either.
+    results = page.locator("#changelist .results")
+    visible = results.bounding_box()
+    assert visible is not None
     for index in range(len(KEY_COLUMNS)):
         box = headers.nth(index).bounding_box()
-        assert box is not None and box["x"] + box["width"] <= WIDTH, index
+        assert box is not None
+        assert box["x"] + box["width"] <= visible["x"] + visible["width"], index
+    assert results.evaluate("e => e.scrollWidth <= e.clientWidth")
     assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
 
     badges = page.locator("#result_list .badge")
