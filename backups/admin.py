@@ -78,6 +78,7 @@ class BackupAdmin(ReadOnlyAdmin):
                 "fields": (
                     ("id", "status_badge"),
                     ("kind", "scope", "owner_label"),
+                    "data_types_text",
                     "parent",
                     "note",
                     "requested_by",
@@ -118,6 +119,7 @@ class BackupAdmin(ReadOnlyAdmin):
         "kind",
         "scope",
         "owner_label",
+        "data_types_text",
         "parent",
         "note",
         "requested_by",
@@ -155,6 +157,10 @@ class BackupAdmin(ReadOnlyAdmin):
     @admin.display(description="Of", ordering="owner__username")
     def owner_label(self, obj: Backup) -> str:
         return obj.owner.get_username() if obj.owner else "System"
+
+    @admin.display(description="Data types")
+    def data_types_text(self, obj: Backup) -> str:
+        return ", ".join(obj.data_types or ()) or "–"
 
     @admin.display(description="Stored", ordering="stored_bytes")
     def stored_size(self, obj: Backup) -> str:
