@@ -88,3 +88,24 @@ def test_a_backups_page_has_its_buttons_and_downloads_the_manifest(
 
     page.locator("#restore-backup").click()
     expect(page.locator("#restore-chain")).to_contain_text(backup_id)
+
+
+def test_the_list_reloads_while_a_backup_runs_and_stops_after(
+    page: Page, live_server, role_user, world
+):
+    backup = Backup.objects.get(pk=create_full_backup())
+    Backup.objects.filter(pk=backup.pk).update(status=Backup.Status.RUNNING)
+    log_in(page, live_server, role_user(BACKUP_VIEWER))
+    page.goto(f"{live_server.url}/admin/backups/backup/")
+    expect(page.locator("#backup-activity .badge-running")).to_be_visible()
+    page.evaluate("window.stillTheSamePage = true")
+    Backup.objects.filter(pk=backup.pk).update(status=Backup.Status.COMPLETED)
+
+    # The page reloads by itself and shows the finished backup.
+    expect(page.locator("#backup-activity .badge-running")).to_have_count(
+        0, timeout=15_000
+    )
+    assert page.evaluate("window.stillTheSamePage") is None
+    expect(page.locator("#result_list .badge-completed")).to_have_count(1)
+    # Nothing runs any more: no further reload is scheduled.
+    expect(page.locator("#talowa-refresh")).to_have_count(0)
