@@ -242,10 +242,10 @@ BROKEN_LIST = """
 import sys
 import django
 django.setup()
-import backups.selectors
+from backups.management.commands import list_backups
 def broken(**kwargs):
     raise ValueError("a bug in the selector")
-backups.selectors.get_backup_history = broken
+list_backups.get_backup_history = broken
 from django.core.management import execute_from_command_line
 execute_from_command_line(["manage.py", "list_backups", *sys.argv[1:]])
 """
