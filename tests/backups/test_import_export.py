@@ -166,3 +166,17 @@ def test_a_damaged_export_is_refused_in_one_line(world, tmp_path, damage):
     reason = str(refused.value)
     assert "\n" not in reason and str(source) in reason
     assert ("cannot be imported" in reason) == (damage == "csv")
+
+
+def test_the_command_says_why_in_one_line_without_a_traceback(
+    world, deployment, tmp_path
+):
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(b"PK\x03\x04 not really a zip")
+    url = deployment.url("sqlite")
+    done = deployment.manage(
+        url, "import_export", str(damaged), "--user", "asha", check=False
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "not a readable export" in done.stderr

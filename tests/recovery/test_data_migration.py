@@ -302,3 +302,24 @@ def test_a_rules_file_that_is_not_json_is_refused(world, tmp_path):
     path.write_text("rules: []")
     with pytest.raises(CommandError, match="not valid JSON"):
         migrate("--from-backup", "b", "--to-database", "sqlite:///x", "--rules", path)
+
+
+def test_the_command_names_the_rule_in_one_line_without_a_traceback(
+    world, scratch, tmp_path
+):
+    rules = rules_file(tmp_path, {"kind": "map", "field": "message.kind"})
+    url = scratch.url("sqlite")
+    done = scratch.manage(
+        url,
+        "migrate_data",
+        "--from-backup",
+        "backup_x",
+        "--to-database",
+        url,
+        "--rules",
+        rules,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "rule 0 (map): field values: missing" in done.stderr
