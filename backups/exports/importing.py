@@ -124,25 +124,29 @@ class ExportReader:
         try:
             self.zip = zipfile.ZipFile(path)
             self.manifest = json.loads(self.zip.read("manifest.json"))
+            self.format = self.manifest.get("format")
+            if self.format not in IMPORTABLE_FORMATS:
+                raise ImportRefused(
+                    f"{path}: a {self.format} export cannot be imported; use a "
+                    "json or ndjson export"
+                )
             self._check_files()
+            self.document = DOCUMENTS[self.format]
+            self.data_types = [t for t in ORDER if t in self.manifest["data_types"]]
+            self.user = self._header()["user"]
         except (
             zipfile.BadZipFile,
             zlib.error,
             KeyError,
+            TypeError,
             ValueError,
             OSError,
             EOFError,
         ) as exc:
             raise ImportRefused(f"{path}: not a readable export ({exc})") from exc
-        self.format = self.manifest.get("format")
-        if self.format not in IMPORTABLE_FORMATS:
-            raise ImportRefused(
-                f"{path}: a {self.format} export cannot be imported; use a json or "
-                "ndjson export"
-            )
-        self.document = DOCUMENTS[self.format]
-        self.data_types = list(self.manifest.get("data_types", []))
-        self.user = self._header()["user"]
+
+    def close(self) -> None:
+        self.zip.close()
 
     def _check_files(self) -> None:
         self.files = listed = {e["path"]: e for e in self.manifest["files"]}
@@ -193,15 +197,18 @@ def import_export(
 ) -> dict[str, Any]:
     """Import the export at ``path`` as ``username``'s data; return what was done."""
     reader = ExportReader(path)
-    source = _source_checksums(reader, username)
-    with transaction.atomic():
-        user, created = _account(username, reader.user)
-        before = user_checksums(user, reader.data_types)
-        importer = _Importer(reader, user, dry_run=dry_run)
-        importer.run()
-        after = user_checksums(user, reader.data_types)
-        if dry_run:
-            transaction.set_rollback(True)
+    try:
+        source = _source_checksums(reader, username)
+        with transaction.atomic():
+            user, created = _account(username, reader.user)
+            before = user_checksums(user, reader.data_types)
+            importer = _Importer(reader, user, dry_run=dry_run)
+            importer.run()
+            after = user_checksums(user, reader.data_types)
+            if dry_run:
+                transaction.set_rollback(True)
+    finally:
+        reader.close()
     result = {
         "status": "dry_run" if dry_run else "completed",
         "user": username,

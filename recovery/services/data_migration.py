@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 
 from backups.exceptions import BackupError
 from backups.exports import FORMATS
@@ -91,20 +91,12 @@ def migrate_data(
                 removed = select_rows(rules, scratch)
             target_url = to_database or f"sqlite:///{Path(work) / 'export.sqlite3'}"
             if dry_run:
-                written = _stream(specs, rules, anonymiser, writer=None)
-                after, export = written, None
+                after = _stream(specs, rules, anonymiser, writer=None)
+                export = None
             else:
-                migrate_database(target_url)
-                with attached(target_url, TARGET) as target:
-                    _refuse_unless_empty(target, all_specs)
-                    with TargetWriter(target, specs) as writer:
-                        written = _stream(specs, rules, anonymiser, writer=writer)
-                    after = {s.label: fingerprint(s, TARGET) for s in specs}
-                    user = _export_user(rules, scratch, target) if to_export else None
-                if after != written:
-                    raise RecoveryError(
-                        "the target database does not hold the rows written; discard it"
-                    )
+                after, user = _write_target(
+                    target_url, all_specs, specs, rules, anonymiser
+                )
                 export = (
                     _export(target_url, user, to_export, output) if to_export else None
                 )
@@ -127,6 +119,30 @@ def migrate_data(
             f"{', '.join(t for t, v in result['tables'].items() if not v['equal'])}"
         )
     return result
+
+
+def _write_target(
+    url: str,
+    all_specs: list[TableSpec],
+    specs: list[TableSpec],
+    rules: Rules,
+    anonymiser: Anonymiser,
+) -> tuple[dict[str, Any], str | None]:
+    """Migrate the target, stream into it, read it back; name an export's user."""
+    migrate_database(url)
+    with attached(url, TARGET) as target:
+        _refuse_unless_empty(target, all_specs)
+        with TargetWriter(target, specs) as writer:
+            written = _stream(specs, rules, anonymiser, writer=writer)
+        after = {s.label: fingerprint(s, TARGET) for s in specs}
+        user = None
+        if rules.users is not None and len(rules.users) == 1:
+            user = _export_user(rules, connections[SCRATCH], target)
+    if after != written:
+        raise RecoveryError(
+            "the target database does not hold the rows written; discard it"
+        )
+    return after, user
 
 
 def _check_target(to_database, to_export, output, rules: Rules) -> None:
