@@ -1,6 +1,7 @@
 """Transformation rules for ``migrate_data``: parsing and validation.
 
-A rules file is JSON (no YAML: the project pins no YAML parser)::
+A rules file is JSON, or YAML when its name ends in ``.yaml`` or ``.yml``
+(the same document, read with PyYAML's safe loader)::
 
     {"rules": [{"kind": "drop_types", "types": ["call_history"]}, ...]}
 
@@ -262,6 +263,10 @@ class _Check:
     def moment(self, key: str) -> datetime:
         """Read an ISO date (midnight UTC) or date and time (UTC if naive)."""
         text = self.rule[key]
+        if isinstance(text, datetime):  # YAML reads unquoted times itself
+            return text if text.tzinfo else text.replace(tzinfo=UTC)
+        if isinstance(text, date):
+            return datetime(text.year, text.month, text.day, tzinfo=UTC)
         try:
             if isinstance(text, str) and len(text) == 10:
                 day = date.fromisoformat(text)

@@ -190,10 +190,30 @@ def test_filter_by_conversation_dates_and_retention_type(world, scratch, tmp_pat
     assert len(state["messaging_mediafile"]) == 1  # attached to the voice note
 
 
-def test_filter_by_date_leaves_older_rows_out(world, scratch, tmp_path):
-    _, state, _ = _migrated(tmp_path, scratch, {"kind": "filter", "to": "2000-01-01"})
+def test_filter_by_date_leaves_older_rows_out_from_a_yaml_file(
+    world, scratch, tmp_path
+):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - kind: filter\n    to: 2000-01-01\n")
+    result = migrate(
+        "--from-backup",
+        create_full_backup(),
+        "--to-database",
+        url := scratch.url("sqlite"),
+        "--rules",
+        str(rules),
+    )
+    state = scratch.state(url)
     assert state["messaging_message"] == [] and state["messaging_callrecord"] == []
     assert len(state["messaging_conversation"]) == 2
+    assert result["tables"]["messaging.message"]["removed"] == 5
+
+
+def test_an_invalid_yaml_rule_is_named(world, tmp_path):
+    rules = tmp_path / "rules.yml"
+    rules.write_text("rules:\n  - kind: filter\n    users: asha\n")
+    with pytest.raises(CommandError, match=r"rule 0 \(filter\): field users"):
+        migrate("--from-backup", "b", "--to-database", "sqlite:///x", "--rules", rules)
 
 
 def test_map_rewrites_values(world, scratch, tmp_path):
