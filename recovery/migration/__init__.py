@@ -1,5 +1,5 @@
 """Data migration: a backup chain's data, transformed by rules, into another
-database or an export (``migrate_data``; issue 16, points 3).
+database or an export (``migrate_data``).
 
 Why here, in ``recovery``: DESIGN puts migration under recovery, and the
 work is a restore elsewhere. It reads a chain with the restore machinery
