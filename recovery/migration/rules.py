@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
 from django.db import models
 
 from backups.models import BACKUP_DATA_TYPES
@@ -89,6 +90,8 @@ def load_rules(path: Path | None) -> Rules:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise RulesInvalid(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    if Path(path).suffix.lower() in {".yaml", ".yml"}:
+        return parse_rules(_yaml(path, text))
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -96,6 +99,15 @@ def load_rules(path: Path | None) -> Rules:
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from exc
     return parse_rules(document)
+
+
+def _yaml(path: Path, text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        raise RulesInvalid(f"{path}: not valid YAML{at}") from exc
 
 
 def parse_rules(document: Any) -> Rules:
