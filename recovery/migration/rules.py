@@ -66,6 +66,7 @@ class Rules:
     since: datetime | None = None
     until: datetime | None = None
     retention_types: set[str] | None = None
+    users_rule: int | None = None  # the first filter naming users, for errors
     # Per table label, in file order: ("drop" | "anonymise" | "map", column, rule)
     steps: dict[str, list[tuple[str, Column, dict]]] = field(default_factory=dict)
     count: int = 0
@@ -244,6 +245,8 @@ class _Check:
             raise self.fail("kind", f"a filter needs one of {', '.join(FILTER_KEYS)}")
         if "users" in self.rule:
             users = set(self.names("users"))
+            if rules.users_rule is None:
+                rules.users_rule = self.index
             rules.users = users if rules.users is None else rules.users & users
         if "conversations" in self.rule:
             ids = self.rule["conversations"]

@@ -68,7 +68,7 @@ def _conditions(rules: Rules, cursor) -> list[tuple[TableSpec, str]]:
     """The (table, condition of rows kept) pairs, in the tables' order."""
     found: list[tuple[TableSpec, str]] = []
     if rules.users is not None:
-        ids = _user_ids(rules.users, cursor)
+        ids = _user_ids(rules, cursor)
         for spec in TABLES:
             either = " OR ".join(f"({spec.user_filter % {'user': i}})" for i in ids)
             found.append((spec, either or "1 = 0"))
@@ -107,7 +107,8 @@ def _stamp(moment, cursor) -> str:
     return f"'{value}'"
 
 
-def _user_ids(names: set[str], cursor) -> list[int]:
+def _user_ids(rules: Rules, cursor) -> list[int]:
+    names = rules.users
     users = get_user_model()
     field = users.USERNAME_FIELD
     marks = ", ".join(["%s"] * len(names))
@@ -119,8 +120,8 @@ def _user_ids(names: set[str], cursor) -> list[int]:
     missing = sorted(names - {row[1] for row in rows})
     if missing:
         raise RulesInvalid(
-            f"filter: field users: no account {', '.join(map(repr, missing))} in "
-            "the backup"
+            f"rule {rules.users_rule} (filter): field users: no account "
+            f"{', '.join(map(repr, missing))} in the backup"
         )
     return sorted(row[0] for row in rows)
 
@@ -145,7 +146,7 @@ def _close_references(spec: TableSpec, cursor, removed: dict[str, int]) -> None:
 
 def _accounts_kept(rules: Rules, cursor) -> str:
     """Accounts listed in the filter, or referenced by a row that stays."""
-    kept = [f"id IN ({', '.join(map(str, _user_ids(rules.users, cursor)))})"]
+    kept = [f"id IN ({', '.join(map(str, _user_ids(rules, cursor)))})"]
     for spec in TABLES:
         for f in _references(spec):
             if f.related_model is get_user_model():

@@ -343,3 +343,23 @@ def test_the_command_names_the_rule_in_one_line_without_a_traceback(
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "rule 0 (map): field values: missing" in done.stderr
+
+
+def test_a_filter_naming_an_unknown_user_is_refused_naming_the_rule(
+    world, scratch, tmp_path
+):
+    rules = rules_file(
+        tmp_path,
+        {"kind": "map", "field": "message.kind", "values": {"voice": "regular"}},
+        {"kind": "filter", "users": ["nobody"]},
+    )
+    url = scratch.url("sqlite")
+    with pytest.raises(CommandError, match=r"rule 1 \(filter\): field users: no acc"):
+        migrate(
+            "--from-backup",
+            create_full_backup(),
+            "--to-database",
+            url,
+            "--rules",
+            rules,
+        )
