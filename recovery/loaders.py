@@ -103,25 +103,31 @@ def enable_triggers(specs: Iterable[TableSpec]) -> None:
 
 
 def advance_sequences(
-    specs: Iterable[TableSpec], *, floors: dict[str, int] | None = None
+    specs: Iterable[TableSpec],
+    *,
+    floors: dict[str, int] | None = None,
+    db: Any = None,
 ) -> None:
     """Move id sequences past the restored rows, never backwards.
 
     Ids are never reused, even after a restore brings back an older, smaller
     state: a tombstone or an export naming an id always means the same row.
     ``floors`` are the last values of sequences the restore replaced.
-    SQLite's AUTOINCREMENT already keeps the highest id ever used.
+    SQLite's AUTOINCREMENT already keeps the highest id ever used. ``db`` is
+    the connection to use (default: this deployment's).
     """
-    if connection.vendor != "postgresql":
+    db = connection if db is None else db
+    if db.vendor != "postgresql":
         return
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         for spec in specs:
             cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [spec.table])
             sequence = cursor.fetchone()[0]
             floor = (floors or {}).get(spec.table, 1)
             cursor.execute(
                 f"SELECT setval(%s, GREATEST((SELECT coalesce(max(id), 0) FROM "
-                f"{quote(spec.table)}), (SELECT last_value FROM {sequence}), %s, 1))",
+                f"{db.ops.quote_name(spec.table)}), (SELECT last_value FROM "
+                f"{sequence}), %s, 1))",
                 [sequence, floor],
             )
 
