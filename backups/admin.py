@@ -10,34 +10,47 @@ import json
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404
-from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from backups.admin_exports import EXPORT_PERMISSION
 from backups.exceptions import BackupError
+from backups.exports import ExportNotFound, ExportUnavailable
 from backups.models import Backup, ExportJob
 from backups.selectors import chain_of
-from backups.services import expire_backup
+from backups.services import expire_backup, exporting
 from backups.services.catalog import mark_stale_backups
 from backups.services.exporting import mark_stale_exports
-from backups.services.presenting import stored_manifest
+from backups.services.presenting import (
+    manifest_summary,
+    manifest_tables,
+    stored_manifest,
+)
 from talowa_admin import queue
 from talowa_admin.admin import ReadOnlyAdmin
 from talowa_admin.audit import record_audit_event
+from talowa_admin.humanize import human_duration, human_size
 
 
 @admin.register(Backup)
 class BackupAdmin(ReadOnlyAdmin):
+    # The columns that fit 1366 px beside the filters; the rest is on the
+    # backup's page.
     list_display = (
         "id",
         "kind",
-        "scope",
-        "owner",
+        "owner_label",
         "status_badge",
         "stored_size",
         "created_at",
@@ -58,63 +71,112 @@ class BackupAdmin(ReadOnlyAdmin):
     actions = ["verify_selected", "expire_selected", "restore_selected"]
     change_list_template = "admin/backups/backup/change_list.html"
     change_form_template = "admin/backups/backup/change_form.html"
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("id", "status_badge"),
+                    ("kind", "scope", "owner_label"),
+                    "data_types_text",
+                    "parent",
+                    "note",
+                    "requested_by",
+                )
+            },
+        ),
+        (
+            "When",
+            {"fields": (("created_at", "started_at", "finished_at"), "duration_text")},
+        ),
+        (
+            "Size",
+            {"fields": (("raw_size", "compressed_size", "stored_size"),)},
+        ),
+        (
+            "Verification",
+            {"fields": (("verified_at", "verify_ok"), "verify_error", "error")},
+        ),
+        (
+            "Storage",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "storage",
+                    "object_key",
+                    "key_id",
+                    "sha256",
+                    "watermark",
+                    "audit_head_event_id",
+                    "audit_head_hash",
+                ),
+            },
+        ),
+    )
     readonly_fields = (
         "id",
+        "status_badge",
         "kind",
         "scope",
-        "owner",
+        "owner_label",
+        "data_types_text",
         "parent",
-        "status",
-        "data_types",
-        "counts",
-        "watermark",
-        "raw_size",
-        "compressed_size",
-        "stored_size",
-        "sha256",
-        "storage",
-        "object_key",
-        "key_id",
+        "note",
+        "requested_by",
         "created_at",
         "started_at",
         "finished_at",
-        "error",
-        "note",
-        "metadata",
-        "requested_by",
+        "duration_text",
+        "raw_size",
+        "compressed_size",
+        "stored_size",
         "verified_at",
         "verify_ok",
         "verify_error",
+        "error",
+        "storage",
+        "object_key",
+        "key_id",
+        "sha256",
+        "watermark",
         "audit_head_event_id",
         "audit_head_hash",
     )
-    exclude = ("raw_bytes", "compressed_bytes", "stored_bytes")
 
     # --- columns ---------------------------------------------------------------
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: Backup) -> str:
         return format_html(
-            '<span class="backup-status backup-{}">{}</span>',
+            '<span class="badge badge-{}" data-status="{}">{}</span>',
+            obj.status,
             obj.status,
             obj.get_status_display(),
         )
 
+    @admin.display(description="Of", ordering="owner__username")
+    def owner_label(self, obj: Backup) -> str:
+        return obj.owner.get_username() if obj.owner else "System"
+
+    @admin.display(description="Data types")
+    def data_types_text(self, obj: Backup) -> str:
+        return ", ".join(obj.data_types or ()) or "–"
+
     @admin.display(description="Stored", ordering="stored_bytes")
     def stored_size(self, obj: Backup) -> str:
-        return filesizeformat(obj.stored_bytes)
+        return human_size(obj.stored_bytes)
 
     @admin.display(description="Raw")
     def raw_size(self, obj: Backup) -> str:
-        return filesizeformat(obj.raw_bytes)
+        return human_size(obj.raw_bytes)
 
     @admin.display(description="Compressed")
     def compressed_size(self, obj: Backup) -> str:
-        return filesizeformat(obj.compressed_bytes)
+        return human_size(obj.compressed_bytes)
 
     @admin.display(description="Took")
     def duration_text(self, obj: Backup) -> str:
-        return f"{obj.duration.total_seconds():.1f} s" if obj.duration else "–"
+        return human_duration(obj.duration)
 
     @admin.display(description="Verified", boolean=True, ordering="verify_ok")
     def verified(self, obj: Backup) -> bool | None:
@@ -137,24 +199,41 @@ class BackupAdmin(ReadOnlyAdmin):
     # --- pages -------------------------------------------------------------------
 
     def get_urls(self):
+        view = self.admin_site.admin_view
         return [
             path(
                 "back-up-now/",
-                self.admin_site.admin_view(self.back_up_now),
+                view(self.back_up_now),
                 name="backups_backup_back_up_now",
+            ),
+            path(
+                "<path:object_id>/verify/",
+                view(self.verify_view),
+                name="backups_backup_verify",
+            ),
+            path(
+                "<path:object_id>/manifest.json",
+                view(self.manifest_view),
+                name="backups_backup_manifest",
             ),
             *super().get_urls(),
         ]
 
     def changelist_view(self, request, extra_context=None):
         mark_stale_backups()
+        running = list(
+            Backup.objects.filter(
+                status__in=[Backup.Status.PENDING, Backup.Status.RUNNING]
+            ).select_related("owner")
+        )
+        queued = queue.queued_count()
         extra = {
             "can_back_up": self.has_run_permission(request),
-            "running": Backup.objects.filter(
-                status=Backup.Status.RUNNING
-            ).select_related("owner"),
+            "running": running,
             "recent_tasks": queue.recent_results("backups"),
-            "queued": queue.queued_count(),
+            "queued": queued,
+            # The page reloads itself while something is under way.
+            "jobs_under_way": bool(running or queued),
         }
         return super().changelist_view(request, {**(extra_context or {}), **extra})
 
@@ -162,15 +241,87 @@ class BackupAdmin(ReadOnlyAdmin):
         backup = self.get_object(request, unquote(object_id))
         extra = {}
         if backup is not None:
-            extra["chain"] = _safe_chain(backup)
             manifest, problem = stored_manifest(backup)
-            extra["manifest_json"] = (
-                json.dumps(manifest, indent=2, ensure_ascii=False) if manifest else ""
-            )
-            extra["manifest_problem"] = problem
+            extra = {
+                "backup": backup,
+                "chain": _safe_chain(backup),
+                "counts": sorted((backup.counts or {}).items()),
+                "manifest_summary": manifest_summary(manifest) if manifest else [],
+                "manifest_tables": manifest_tables(manifest) if manifest else [],
+                "manifest_problem": problem,
+                "can_verify": self.has_verify_permission(request)
+                and backup.status == Backup.Status.COMPLETED,
+                "can_restore": self.has_restore_permission(request)
+                and backup.status == Backup.Status.COMPLETED,
+                "can_download_manifest": manifest is not None,
+                "jobs_under_way": backup.status
+                in {Backup.Status.PENDING, Backup.Status.RUNNING},
+            }
         return super().change_view(
             request, object_id, form_url, {**(extra_context or {}), **extra}
         )
+
+    def verify_view(self, request: HttpRequest, object_id: str):
+        """Queue the verification of one backup (a POST from its page)."""
+        if not self.has_verify_permission(request):
+            raise PermissionDenied
+        backup = backup_or_404(unquote(object_id))
+        page = reverse("admin:backups_backup_change", args=[quote(backup.pk)])
+        if request.method != "POST":
+            return HttpResponseRedirect(page)
+        if backup.status != Backup.Status.COMPLETED:
+            self.message_user(
+                request,
+                f"Backup {backup.id} is {backup.status}; only completed backups "
+                "can be verified.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(page)
+        task_id = queue.enqueue(
+            "backups.tasks.verify_backups",
+            [backup.id],
+            request.user.pk,
+            name=f"verify {backup.id}",
+            group="backups",
+        )
+        record_audit_event(
+            action="backup.verify_queue",
+            target=backup,
+            request=request,
+            details={"task": task_id},
+        )
+        self.message_user(
+            request,
+            f"Verification of {backup.id} was queued; this page shows the "
+            "outcome under Verification.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(page)
+
+    def manifest_view(self, request: HttpRequest, object_id: str):
+        """Send the manifest read from the backup storage as a JSON file."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        backup = backup_or_404(unquote(object_id))
+        manifest, problem = stored_manifest(backup)
+        if manifest is None:
+            self.message_user(
+                request, f"No manifest to download: {problem}.", messages.ERROR
+            )
+            return HttpResponseRedirect(
+                reverse("admin:backups_backup_change", args=[quote(backup.pk)])
+            )
+        record_audit_event(
+            action="backup.manifest_download", target=backup, request=request
+        )
+        response = HttpResponse(
+            json.dumps(manifest, indent=2, ensure_ascii=False),
+            content_type="application/json; charset=utf-8",
+        )
+        response["Content-Disposition"] = (
+            f'attachment; filename="{backup.id}-manifest.json"'
+        )
+        return response
 
     def back_up_now(self, request: HttpRequest):
         if not self.has_run_permission(request):
@@ -281,7 +432,7 @@ class ExportJobAdmin(ReadOnlyAdmin):
         "user",
         "format",
         "scope",
-        "status",
+        "status_badge",
         "export_size",
         "requested_by",
         "created_at",
@@ -291,6 +442,16 @@ class ExportJobAdmin(ReadOnlyAdmin):
     search_fields = ("user__username",)
     list_select_related = ("user", "requested_by")
 
+    def get_urls(self):
+        return [
+            path(
+                "<int:job_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="backups_exportjob_download",
+            ),
+            *super().get_urls(),
+        ]
+
     def changelist_view(self, request, extra_context=None):
         mark_stale_exports()
         return super().changelist_view(request, extra_context)
@@ -299,14 +460,62 @@ class ExportJobAdmin(ReadOnlyAdmin):
         mark_stale_exports()
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def get_list_display(self, request):
+        return (*super().get_list_display(request), _download_column(request))
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: ExportJob) -> str:
+        return format_html(
+            '<span class="badge badge-{}">{}</span>',
+            obj.status,
+            obj.get_status_display(),
+        )
+
     @admin.display(description="Size", ordering="size_bytes")
     def export_size(self, obj: ExportJob) -> str:
-        return filesizeformat(obj.size_bytes)
+        return human_size(obj.size_bytes)
+
+    def download_view(self, request: HttpRequest, job_id: int):
+        """Stream an export to the administrator who requested it (audited)."""
+        if not request.user.has_perm(EXPORT_PERMISSION):
+            raise PermissionDenied
+        try:
+            download = exporting.open_requested_download(
+                job_id=job_id, requester=request.user, request=request
+            )
+        except ExportNotFound as exc:
+            raise Http404(str(exc)) from exc
+        except ExportUnavailable as exc:
+            self.message_user(request, f"{exc}.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:backups_exportjob_changelist"))
+        response = FileResponse(
+            download.handle,
+            as_attachment=True,
+            filename=download.filename,
+            content_type=download.content_type,
+        )
+        response["Content-Length"] = str(download.size)
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+def _download_column(request: HttpRequest):
+    """The "Download" column: a link on the exports this administrator asked for."""
+
+    @admin.display(description="Download")
+    def download(job: ExportJob) -> str:
+        if job.requested_by_id != request.user.pk or not exporting.is_downloadable(job):
+            return "–"
+        return format_html(
+            '<a class="export-download" href="{}">Download</a>',
+            reverse("admin:backups_exportjob_download", args=[job.pk]),
+        )
+
+    return download
 
 
 def backup_or_404(backup_id: str) -> Backup:
     return get_object_or_404(Backup, pk=backup_id)
 
 
-import backups.admin_exports  # noqa: E402,F401  (registers the users "Export data" action)
 import backups.admin_schedules  # noqa: E402,F401  (backup schedules and their runs)

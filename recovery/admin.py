@@ -1,5 +1,9 @@
 """Admin pages for recovery plans and runs, and the restore flow.
 
+A plan's steps are chosen from menus of the known steps
+(``recovery.plan_forms``); "Run this plan…" asks which backup to restore on a
+confirmation page, then queues the plan's run like a restore.
+
 Restoring is for Recovery admins only. The restore page offers what
 ``restore_backup`` offers (the whole system or one user, every data type or
 some) and a button that queues a dry run with those options; the page then
@@ -19,12 +23,14 @@ Invariants:
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django_q.tasks import fetch
 
@@ -32,6 +38,7 @@ from backups.admin import backup_or_404
 from recovery.exceptions import RecoveryError
 from recovery.forms import RestoreOptionsForm
 from recovery.models import HealthSnapshot, RecoveryPlan, RecoveryRun, RestoreDrill
+from recovery.plan_forms import RecoveryPlanForm, RunPlanForm
 from recovery.services.plans import mark_dead_runs, start_recovery_run
 from recovery.services.restoring import resolve_target
 from talowa_admin import locks, queue
@@ -39,6 +46,7 @@ from talowa_admin.admin import ReadOnlyAdmin
 from talowa_admin.audit import record_audit_event
 
 RESTORE_PERMISSION = "backups.restore_backup"
+RUN_PLAN_PERMISSION = "recovery.run_recovery"
 PREVIEW_SALT = "recovery.restore-preview"
 PREVIEW_MAX_AGE = 3600  # seconds a dry run's report may be acted on
 CONFIRM_LOCK = "restore-confirm"
@@ -46,8 +54,97 @@ CONFIRM_LOCK = "restore-confirm"
 
 @admin.register(RecoveryPlan)
 class RecoveryPlanAdmin(admin.ModelAdmin):
-    list_display = ("name", "is_default", "created_at")
+    form = RecoveryPlanForm
+    list_display = ("name", "is_default", "step_titles", "created_at")
     readonly_fields = ("created_at",)
+    actions = ["run_plan"]
+
+    @admin.display(description="Steps")
+    def step_titles(self, plan: RecoveryPlan) -> str:
+        return " → ".join(step.get("title", step["action"]) for step in plan.steps)
+
+    def get_readonly_fields(self, request, obj=None):
+        if not self.has_change_permission(request, obj):
+            return ("name", "description", "is_default", "step_list", "created_at")
+        return self.readonly_fields
+
+    def get_fields(self, request, obj=None):
+        if not self.has_change_permission(request, obj):
+            return ("name", "description", "is_default", "step_list", "created_at")
+        return ("name", "description", "is_default", "steps", "created_at")
+
+    @admin.display(description="Steps")
+    def step_list(self, plan: RecoveryPlan) -> str:
+        return format_html(
+            '<ol id="plan-steps">{}</ol>',
+            format_html_join(
+                "",
+                "<li>{}</li>",
+                ((step.get("title", step["action"]),) for step in plan.steps),
+            ),
+        )
+
+    def has_run_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(RUN_PLAN_PERMISSION)
+
+    @admin.action(permissions=["run"], description="Run this plan…")
+    def run_plan(self, request: HttpRequest, queryset):
+        """Ask which backup the plan restores, then queue the plan's run."""
+        if queryset.count() != 1:
+            self.message_user(
+                request, "Select exactly one plan to run.", messages.WARNING
+            )
+            return None
+        plan = queryset.get()
+        confirming = request.POST.get("confirmed") == "yes"
+        form = RunPlanForm(request.POST if confirming else None)
+        if confirming and form.is_valid():
+            return self._queue_plan(request, plan, form.cleaned_data)
+        return TemplateResponse(
+            request,
+            "admin/recovery/recoveryplan/confirm_run.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Run the plan “{plan.name}”?",
+                "plan": plan,
+                "form": form,
+                "opts": self.model._meta,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            },
+            status=400 if confirming else 200,
+        )
+
+    def _queue_plan(self, request: HttpRequest, plan: RecoveryPlan, chosen: dict):
+        options = {
+            "validate_before_restore": True,
+            "create_pre_restore_backup": chosen["pre_restore_backup"],
+            "user": None,
+            "data_types": None,
+        }
+        run = start_recovery_run(
+            backup_id=chosen["backup"], plan=plan, options=options, actor=request.user
+        )
+        queue.enqueue(
+            "recovery.tasks.run_recovery",
+            run.pk,
+            request.user.pk,
+            name=f"plan {plan.name} for {chosen['backup']}",
+            group="recovery",
+        )
+        record_audit_event(
+            action="recovery.plan_queue",
+            target=run,
+            request=request,
+            details={"plan": plan.name, "backup": chosen["backup"], **options},
+        )
+        self.message_user(
+            request,
+            f"The plan “{plan.name}” was queued as recovery run {run.pk}.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(
+            reverse("admin:recovery_recoveryrun_change", args=[run.pk])
+        )
 
 
 @admin.register(RecoveryRun)

@@ -106,7 +106,7 @@ def advance_sequences(
     specs: Iterable[TableSpec],
     *,
     floors: dict[str, int] | None = None,
-    db: Any = connection,
+    db: Any = None,
 ) -> None:
     """Move id sequences past the restored rows, never backwards.
 
@@ -114,8 +114,9 @@ def advance_sequences(
     state: a tombstone or an export naming an id always means the same row.
     ``floors`` are the last values of sequences the restore replaced.
     SQLite's AUTOINCREMENT already keeps the highest id ever used. ``db`` is
-    the database restored into (a restore drill's scratch copy, for example).
+    the connection to use (default: this deployment's).
     """
+    db = connection if db is None else db
     if db.vendor != "postgresql":
         return
     with db.cursor() as cursor:
@@ -125,7 +126,8 @@ def advance_sequences(
             floor = (floors or {}).get(spec.table, 1)
             cursor.execute(
                 f"SELECT setval(%s, GREATEST((SELECT coalesce(max(id), 0) FROM "
-                f"{quote(spec.table)}), (SELECT last_value FROM {sequence}), %s, 1))",
+                f"{db.ops.quote_name(spec.table)}), (SELECT last_value FROM "
+                f"{sequence}), %s, 1))",
                 [sequence, floor],
             )
 

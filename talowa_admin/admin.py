@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from retention.exceptions import InvalidRetentionPolicy
-from retention.forms import add_days_fields, apply_policy_errors, periods_from
 from retention.services import validate_periods
-from retention.types import RETENTION_TYPES
 from talowa_admin import services
-from talowa_admin.models import AuditEvent, SystemSettings
+from talowa_admin.audit import record_audit_event
+from talowa_admin.forms import (
+    RETENTION_FIELDS,
+    RETENTION_PREFIX,
+    SystemSettingsForm,
+    retention_label,
+)
+from talowa_admin.humanize import split_size
+from talowa_admin.models import DEFAULT_RETENTION_PERIODS, AuditEvent, SystemSettings
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -45,53 +53,143 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_select_related = ()
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
     show_full_result_count = False
+    change_list_template = "admin/talowa_admin/auditevent/change_list.html"
 
+    def get_urls(self):
+        return [
+            path(
+                "verify/",
+                self.admin_site.admin_view(self.verify_view),
+                name="talowa_admin_auditevent_verify",
+            ),
+            *super().get_urls(),
+        ]
 
-class SystemSettingsForm(forms.ModelForm):
-    """The settings, with the global retention default as one field per type."""
-
-    class Meta:
-        model = SystemSettings
-        fields = (
-            "default_backup_interval",
-            "enable_automatic_cleanup",
-            "max_backups_per_user",
-            "max_storage_per_user",
+    def verify_view(self, request: HttpRequest):
+        """Check the whole chain (a POST) and show what the check found."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseRedirect(
+                reverse("admin:talowa_admin_auditevent_changelist")
+            )
+        result = services.verify_audit_log()
+        record_audit_event(
+            action="audit.verify",
+            request=request,
+            details={key: result[key] for key in ("ok", "checked", "broken_at")},
+        )
+        return TemplateResponse(
+            request,
+            "admin/talowa_admin/auditevent/verify.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Audit trail verification",
+                "opts": self.model._meta,
+                "result": result,
+            },
         )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        add_days_fields(
-            self, required=True, initial=self.instance.default_retention_periods or {}
-        )
+
+class SettingsWithinLegalBoundsForm(SystemSettingsForm):
+    """The settings form; the global retention default within the legal bounds."""
 
     def clean(self):
         cleaned = super().clean()
-        periods = periods_from(cleaned)
-        if None in periods.values():
+        fields = [RETENTION_PREFIX + kind for kind in DEFAULT_RETENTION_PERIODS]
+        if any(name not in cleaned for name in fields):
             return cleaned  # a field error says which
         try:
-            cleaned["default_retention_periods"] = validate_periods(
-                periods, entity_type="global"
-            )
+            validate_periods(self.retention_periods(), entity_type="global")
         except InvalidRetentionPolicy as exc:
-            apply_policy_errors(self, exc)
+            for kind, messages in exc.message_dict.items():
+                name = RETENTION_PREFIX + kind
+                for message in messages:
+                    self.add_error(name if name in self.fields else None, message)
         return cleaned
 
 
 @admin.register(SystemSettings)
 class SystemSettingsAdmin(admin.ModelAdmin):
-    form = SystemSettingsForm
-    fields = (
-        "default_backup_interval",
-        "default_retention_periods",
-        "enable_automatic_cleanup",
-        "max_backups_per_user",
-        "max_storage_per_user",
-        "updated_at",
-        "updated_by",
-    )
+    form = SettingsWithinLegalBoundsForm
     readonly_fields = ("updated_at", "updated_by")
+
+    def get_fieldsets(self, request, obj=None):
+        if not self.has_change_permission(request, obj):
+            return (
+                (
+                    None,
+                    {
+                        "fields": (
+                            "default_backup_interval",
+                            "enable_automatic_cleanup",
+                            "max_backups_per_user",
+                            "storage_quota",
+                            "updated_at",
+                            "updated_by",
+                        )
+                    },
+                ),
+                ("Retention periods", {"fields": ("retention_table",)}),
+            )
+        return (
+            (
+                None,
+                {
+                    "fields": (
+                        "default_backup_interval",
+                        "enable_automatic_cleanup",
+                        "max_backups_per_user",
+                        "max_storage_per_user",
+                        "updated_at",
+                        "updated_by",
+                    )
+                },
+            ),
+            (
+                "Retention periods (days to keep each type, for users without "
+                "a policy)",
+                {"fields": RETENTION_FIELDS},
+            ),
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if not self.has_change_permission(request, obj):
+            return (
+                "default_backup_interval",
+                "enable_automatic_cleanup",
+                "max_backups_per_user",
+                "storage_quota",
+                "retention_table",
+                "updated_at",
+                "updated_by",
+            )
+        return self.readonly_fields
+
+    @admin.display(description="Max storage per user")
+    def storage_quota(self, obj: SystemSettings) -> str:
+        number, unit = split_size(obj.max_storage_per_user)
+        return f"{number} {unit}"
+
+    @admin.display(description="Days kept")
+    def retention_table(self, obj: SystemSettings) -> str:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td></tr>",
+            (
+                (retention_label(kind), days)
+                for kind, days in {
+                    **DEFAULT_RETENTION_PERIODS,
+                    **obj.default_retention_periods,
+                }.items()
+            ),
+        )
+        return format_html(
+            '<table class="talowa-table" id="retention-periods">'
+            "<thead><tr><th>Type</th><th>Days</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -104,30 +202,7 @@ class SystemSettingsAdmin(admin.ModelAdmin):
         url = reverse("admin:talowa_admin_systemsettings_change", args=[1])
         return HttpResponseRedirect(url)
 
-    def get_fields(self, request, obj=None):
-        if not self.has_change_permission(request, obj):
-            return self.fields  # read-only view: the stored values as they are
-        # One number field per retention type instead of the JSON mapping.
-        days = [f"days_{rtype}" for rtype in RETENTION_TYPES]
-        fields = list(self.fields)
-        at = fields.index("default_retention_periods")
-        return (*fields[:at], *days, *fields[at + 1 :])
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        if self.has_change_permission(request, obj):
-            kwargs["fields"] = None  # the form adds the per-type fields itself
-        return super().get_form(request, obj, change=change, **kwargs)
-
     def save_model(self, request, obj, form, change) -> None:
-        changed = {
-            name: form.cleaned_data[name]
-            for name in form.changed_data
-            if not name.startswith("days_")
-        }
-        if any(name.startswith("days_") for name in form.changed_data):
-            changed["default_retention_periods"] = form.cleaned_data[
-                "default_retention_periods"
-            ]
         services.configure_system_settings(
-            actor=request.user, request=request, **changed
+            actor=request.user, request=request, **form.settings_values()
         )

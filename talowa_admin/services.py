@@ -39,7 +39,7 @@ from recovery.services.health import latest_health
 from recovery.services.maintenance import perform_system_maintenance
 from retention.exceptions import InvalidRetentionPolicy
 from retention.services import validate_periods
-from talowa_admin.audit import record_audit_event
+from talowa_admin.audit import AuditAnchor, record_audit_event, verify_audit_chain
 from talowa_admin.models import SystemSettings, normalize_retention_periods
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "perform_system_maintenance",
     "start_scheduler",
     "update_backup_schedule",
+    "verify_audit_log",
 ]
 
 _SETTING_NAMES = (
@@ -300,3 +301,34 @@ def _size(count: float) -> str:
             return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
         count /= 1024
     raise AssertionError("unreachable")
+
+
+def verify_audit_log() -> dict[str, Any]:
+    """Check the audit trail's chain and that it reaches the newest backup's head.
+
+    Returns ``{"ok", "checked", "broken_at", "reason", "anchor", "missing"}``
+    (the ``verify_audit_log`` command's JSON).
+    """
+    from backups.selectors import newest_audit_anchor
+
+    backup = newest_audit_anchor()
+    anchor = None
+    if backup is not None:
+        anchor = AuditAnchor(
+            event_id=backup.audit_head_event_id,
+            hash=backup.audit_head_hash,
+            source=f"backup {backup.id}",
+        )
+    result = verify_audit_chain(anchor)
+    missing = None
+    if result.missing is not None:
+        first, last = result.missing
+        missing = {"first": first, "last": last, "count": last - first + 1}
+    return {
+        "ok": result.ok,
+        "checked": result.checked,
+        "broken_at": result.broken_at,
+        "reason": result.reason,
+        "anchor": {"backup": backup.id, **backup.audit_head} if backup else None,
+        "missing": missing,
+    }

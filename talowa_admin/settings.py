@@ -372,6 +372,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = _env.str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Dates read the same on every page (talowa_admin/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["talowa_admin.formats"]
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -390,14 +392,36 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        "client_errors_without_traceback": {
+            "()": "talowa_admin.logfilters.ClientErrorsWithoutTraceback"
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "mail_admins": {
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+            "class": "django.utils.log.AdminEmailHandler",
+        },
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         name: {"level": LOG_LEVEL}
         for name in ("talowa_admin", "messaging", "backups", "retention", "recovery")
     }
-    # django-q2 logs as "django-q": at info, each schedule firing and task run.
-    | {"werkzeug": {"level": "ERROR"}, "django-q": {"level": LOG_LEVEL}},
+    | {
+        "werkzeug": {"level": "ERROR"},
+        # django-q2 logs as "django-q": at info, each schedule firing and task.
+        "django-q": {"level": LOG_LEVEL},
+        # Django's own records reach the console once, through the root
+        # logger (Django's default config also gave "django" a console
+        # handler of its own, which printed each one twice in development).
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        # A refused request is one line (talowa_admin/logfilters.py).
+        "django.request": {"filters": ["client_errors_without_traceback"]},
+    },
 }
 
 TALOWA_CONFIG_PROBLEMS = _env.problems

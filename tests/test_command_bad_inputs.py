@@ -93,6 +93,29 @@ CASES: list[tuple[list[str], str]] = [
         ],
         "already exists",
     ),
+    (["apply_retention", "--restore-batch", "999"], "archive batch 999 does not exist"),
+    (["apply_retention", "--restore-batch", "abc"], "invalid int value: 'abc'"),
+    (
+        ["import_export", "{out}/missing.zip", "--user", USER],
+        "not a readable export",
+    ),
+    (["import_export"], "the following arguments are required: PATH, --user"),
+    (
+        ["migrate_data", "--from-backup", "{backup}"],
+        "one of the arguments --to-database --to-export is required",
+    ),
+    (
+        [
+            "migrate_data",
+            "--from-backup",
+            "{backup}",
+            "--to-database",
+            "sqlite:///{out}/target.db",
+            "--rules",
+            "{out}/missing.json",
+        ],
+        "missing.json: No such file or directory",
+    ),
     (["setup_schedules", "--every", "5m"], "unrecognized arguments: --every 5m"),
     (["verify_audit_log", "--repair"], "unrecognized arguments: --repair"),
     (["setup_demo", "--users", "3"], "unrecognized arguments: --users 3"),
@@ -242,10 +265,10 @@ BROKEN_LIST = """
 import sys
 import django
 django.setup()
-import backups.selectors
+from backups.management.commands import list_backups
 def broken(**kwargs):
     raise ValueError("a bug in the selector")
-backups.selectors.get_backup_history = broken
+list_backups.get_backup_history = broken
 from django.core.management import execute_from_command_line
 execute_from_command_line(["manage.py", "list_backups", *sys.argv[1:]])
 """

@@ -516,22 +516,53 @@ def open_download(*, token: str, user: Any, request: Any = None) -> ExportDownlo
         )
     if job.status != Status.COMPLETED:
         raise ExportNotFound("this export is not ready")
+    return _open_archive(job, actor=user, request=request, gone_hint="on My data")
+
+
+def open_requested_download(
+    *, job_id: int, requester: Any, request: Any = None
+) -> ExportDownload:
+    """Open an export's archive for the staff member who asked for it; audit it.
+
+    Only the requester may download it this way (the user it belongs to has
+    their own signed link). Raises ``ExportNotFound`` for anyone else's job
+    or one that is not ready, ``ExportUnavailable`` once it expired.
+    """
+    job = ExportJob.objects.filter(pk=job_id, requested_by_id=requester.pk).first()
+    if job is None:
+        raise ExportNotFound(f"you did not ask for export {job_id}")
+    if job.status == Status.EXPIRED or (
+        job.status == Status.COMPLETED and not is_downloadable(job)
+    ):
+        raise ExportUnavailable(f"export {job_id} has expired; ask for a new one")
+    if job.status != Status.COMPLETED:
+        raise ExportNotFound(f"export {job_id} is {job.status}, not ready")
+    return _open_archive(
+        job, actor=requester, request=request, gone_hint="from the users list"
+    )
+
+
+def _open_archive(
+    job: ExportJob, *, actor: Any, request: Any, gone_hint: str
+) -> ExportDownload:
+    """Open ``job``'s archive and audit the download by ``actor``."""
     stored = job.files[0]
     try:
         handle = storages[STORAGE].open(stored["name"], "rb")
     except FileNotFoundError as exc:
         raise ExportUnavailable(
-            "this export's file is gone; ask for a new export on My data"
+            f"this export's file is gone; ask for a new export {gone_hint}"
         ) from exc
     record_audit_event(
-        actor=user,
+        actor=actor,
         action="export.download",
         target=job,
         request=request,
-        details={"size_bytes": stored["size"]},
+        details={"size_bytes": stored["size"], "user": job.user.get_username()},
     )
     stamp = (job.finished_at or job.created_at).strftime("%Y%m%d")
-    filename = f"talowa-export-{user.get_username()}-{stamp}-{job.format}.zip"
+    owner = job.user.get_username()
+    filename = f"talowa-export-{owner}-{stamp}-{job.format}.zip"
     return ExportDownload(job, handle, filename, stored["size"])
 
 

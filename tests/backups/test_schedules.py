@@ -54,7 +54,11 @@ def test_setup_schedules_is_idempotent_and_repairs():
     assert first["Daily full backup"] == "created"
     assert first["talowa: expire backups"] == "created"
     assert first["talowa: verify newest chain"] == "created"
-    assert first["talowa: retention cleanup"].startswith("waiting for")
+    assert first["retention: daily cleanup"] == "created"
+    # The same schedule as the retention app's own registration.
+    from retention.services import schedule_automatic_cleanup
+
+    assert schedule_automatic_cleanup() == "ok"
     again = run_setup()
     assert {again[name] for name in again if not name.endswith(("cleanup", "check"))}
     assert "created" not in again.values()

@@ -130,8 +130,9 @@ def test_keys_rotate_and_retire_on_s3(s3_backups, settings):
     assert stored(backup.object_key) == archive
     assert stored(backup.sidecar_key)["bytes"] != sidecar["bytes"]
 
-    settings.TALOWA_BACKUP_KEYS = [new]  # the old key is gone for good
+    # Asked while still configured; once it says yes, the old key goes.
     call_command("rotate_keys", "--retire", "k-old", stdout=io.StringIO())
+    settings.TALOWA_BACKUP_KEYS = [new]
     backup.refresh_from_db()
     assert backup.key_id == "k-new"
     assert verify_backup(backup).ok

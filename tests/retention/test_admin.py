@@ -140,26 +140,25 @@ def test_a_viewer_reads_a_policy_without_a_form(client, role_user, people):
 
 
 def test_system_settings_refuse_a_global_default_outside_the_bounds(recovery):
-    from talowa_admin.models import SystemSettings
+    from talowa_admin.models import DEFAULT_RETENTION_PERIODS, SystemSettings
 
     LegalBound.objects.create(retention_type="missed_calls", max_days=20)
     current = SystemSettings.load()
+    periods = {**DEFAULT_RETENTION_PERIODS, **current.default_retention_periods}
     form = {
         "default_backup_interval": "1 00:00:00",
         "enable_automatic_cleanup": "on",
         "max_backups_per_user": "10",
-        "max_storage_per_user": str(current.max_storage_per_user),
-        **{
-            f"days_{rtype}": str(days)
-            for rtype, days in current.default_retention_periods.items()
-        },
+        "max_storage_per_user_0": "500",
+        "max_storage_per_user_1": "MiB",
+        **{f"retention_{rtype}": str(days) for rtype, days in periods.items()},
     }
     url = reverse("admin:talowa_admin_systemsettings_change", args=[1])
     page = recovery.get(url)
-    assert b'name="days_missed_calls"' in page.content
+    assert b'name="retention_missed_calls"' in page.content
     response = recovery.post(url, form)  # missed_calls is 30 > 20
     assert b"30 days is outside the allowed range, 1 to 20 days" in response.content
     assert SystemSettings.load().default_retention_periods["missed_calls"] == 30
-    response = recovery.post(url, {**form, "days_missed_calls": "15"})
+    response = recovery.post(url, {**form, "retention_missed_calls": "15"})
     assert response.status_code == 302
     assert SystemSettings.load().default_retention_periods["missed_calls"] == 15

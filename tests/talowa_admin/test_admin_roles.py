@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
+from talowa_admin.models import DEFAULT_RETENTION_PERIODS as DEFAULT_RETENTION
 from talowa_admin.models import SystemSettings
 from talowa_admin.roles import BACKUP_OPERATOR, BACKUP_VIEWER, RECOVERY_ADMIN
 
@@ -98,19 +99,18 @@ def test_recovery_admin_changes_settings_through_the_service(client, django_user
     SystemSettings.load()
     form = {
         "default_backup_interval": "06:00:00",
-        **{
-            f"days_{rtype}": str(days)
-            for rtype, days in SystemSettings.load().default_retention_periods.items()
-        },
-        "days_call_history": "200",
         "enable_automatic_cleanup": "on",
         "max_backups_per_user": "20",
-        "max_storage_per_user": str(500 * 1024 * 1024),
+        "max_storage_per_user_0": "500",
+        "max_storage_per_user_1": "MiB",
+        **{f"retention_{kind}": str(days) for kind, days in DEFAULT_RETENTION.items()},
+        "retention_call_history": "200",
     }
     response = client.post(url, form)
     assert response.status_code == 302, response.content[:2000]
     current = SystemSettings.load()
     assert current.max_backups_per_user == 20
+    assert current.max_storage_per_user == 500 * 1024 * 1024
     assert current.default_retention_periods["call_history"] == 200
     assert current.default_retention_periods["regular_messages"] == 365
     event = AuditEvent.objects.get(action="settings.change")

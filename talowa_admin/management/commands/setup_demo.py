@@ -5,6 +5,10 @@ Idempotent, for development only (refused with ``TALOWA_ENV=production``):
   table is empty, so a re-run never adds to or clashes with existing data;
 - the demo accounts are created when missing and otherwise put back into their
   demo shape (flags, role group, password), so the printed logins always work;
+- on the first run, backups (full and incremental, one user's), their
+  verification, a finished recovery run and an export the operator asked for
+  (``talowa_admin.demo_history``), so that every backup and recovery page
+  shows something;
 - every account shares one password: ``TALOWA_DEMO_PASSWORD`` if set, else a
   random one generated once into ``TALOWA_DATA_DIR/demo-password.txt`` (0600),
   so re-runs print the same. The password is printed in the text output only,
@@ -36,6 +40,7 @@ from backups.services.scheduling.defaults import INCREMENTAL
 from talowa_admin import roles
 from talowa_admin.audit import record_audit_event
 from talowa_admin.cli import TalowaCommand
+from talowa_admin.demo_history import add_backup_history
 from talowa_admin.env import Environment
 from talowa_admin.services import initialize_backup_system, update_backup_schedule
 
@@ -126,6 +131,7 @@ class Command(TalowaCommand):
                 for account in STAFF_ACCOUNTS
             ]
             accounts.append((END_USER_ACCOUNT, ensure_end_user(password=password)))
+        history = self._add_history()
         changed = {a.username: status for a, status in accounts if status != "ok"}
         if changed:
             record_audit_event(
@@ -134,7 +140,15 @@ class Command(TalowaCommand):
                 details={"accounts": changed, "seeded": seed is not None},
             )
         schedules = demo_schedules()
-        self._report(seed, accounts, password, base_url.rstrip("/"), schedules)
+        self._report(seed, accounts, password, base_url.rstrip("/"), schedules, history)
+
+    def _add_history(self) -> dict[str, Any] | None:
+        """Give the backup and recovery pages something to show (first run only)."""
+        self.say("Taking demo backups, a verification, a restore and an export...")
+        history = add_backup_history(end_user=END_USER, operator="operator")
+        if history is None:
+            self.say("Backups already present: no demo history added.")
+        return history
 
     def _seed_if_empty(self) -> dict[str, Any] | None:
         """Run ``seed_messaging`` when the messaging tables are all empty."""
@@ -163,10 +177,17 @@ class Command(TalowaCommand):
             return {}
 
     def _report(
-        self, seed, accounts, password: DemoPassword, base_url: str, schedules
+        self,
+        seed,
+        accounts,
+        password: DemoPassword,
+        base_url: str,
+        schedules,
+        history=None,
     ) -> None:
         payload = {
             "schedules": schedules,
+            "history": history,
             "seeded": seed is not None,
             "seed": seed or None,
             "accounts": [

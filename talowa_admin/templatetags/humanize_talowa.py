@@ -1,0 +1,11 @@
+"""Template filters for numbers people read: ``human_size``, ``human_duration``."""
+
+from __future__ import annotations
+
+from django import template
+
+from talowa_admin import humanize
+
+register = template.Library()
+register.filter("human_size", humanize.human_size)
+register.filter("human_duration", humanize.human_duration)
