@@ -117,6 +117,19 @@ def select_sql(spec: TableSpec, where: str) -> str:
     return f'SELECT {columns} FROM "{spec.table}"{condition}'
 
 
+def dump_rows(raw: Any, *, vendor: str, spec: TableSpec) -> Iterator[bytes]:
+    """Stream every row of ``spec``'s table through the raw DB-API connection
+    ``raw``, encoded exactly as a backup encodes it (blocks of COPY text).
+
+    For reading a copy of the database other than Django's (a restore drill's
+    scratch copy); on PostgreSQL the session must be in UTC with ISO dates, as
+    a backup's snapshot is.
+    """
+    if vendor == "postgresql":
+        return _copy_out(raw, f"COPY ({select_sql(spec, '')}) TO STDOUT")
+    return _sqlite_rows(raw, spec, "")
+
+
 # --- PostgreSQL -------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -64,6 +65,9 @@ class ObjectStore(Protocol):
     def size(self, name: str) -> int: ...
 
     def delete(self, name: str) -> None: ...
+
+    def modified(self, name: str) -> datetime:
+        """When the object was last written (aware, UTC)."""
 
     def list(self, prefix: str) -> list[str]:
         """Names (not partials) under ``prefix``, sorted."""
@@ -149,6 +153,9 @@ class FileObjectStore:
     def delete(self, name: str) -> None:
         self._path(name).unlink(missing_ok=True)
 
+    def modified(self, name: str) -> datetime:
+        return datetime.fromtimestamp(self._path(name).stat().st_mtime, tz=UTC)
+
     def list(self, prefix: str) -> list[str]:
         base = self._path(prefix) if prefix else self.root
         if not base.is_dir():
@@ -232,6 +239,11 @@ class S3ObjectStore:
     def delete(self, name: str) -> None:
         with _s3_errors(name):
             self._client.delete_object(Bucket=self._bucket, Key=self._key(name))
+
+    def modified(self, name: str) -> datetime:
+        with _s3_errors(name):
+            head = self._client.head_object(Bucket=self._bucket, Key=self._key(name))
+        return head["LastModified"]
 
     def list(self, prefix: str) -> list[str]:
         root = self._key("")

@@ -37,7 +37,7 @@ from django_q.tasks import fetch
 from backups.admin import backup_or_404
 from recovery.exceptions import RecoveryError
 from recovery.forms import RestoreOptionsForm
-from recovery.models import RecoveryPlan, RecoveryRun
+from recovery.models import HealthSnapshot, RecoveryPlan, RecoveryRun, RestoreDrill
 from recovery.plan_forms import RecoveryPlanForm, RunPlanForm
 from recovery.services.plans import mark_dead_runs, start_recovery_run
 from recovery.services.restoring import resolve_target
@@ -452,3 +452,24 @@ def _can_roll_back(request: HttpRequest, run: RecoveryRun) -> bool:
         and bool(run.pre_restore_backup_id)
         and run.status in {RecoveryRun.Status.COMPLETED, RecoveryRun.Status.FAILED}
     )
+
+
+@admin.register(RestoreDrill)
+class RestoreDrillAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "backup_id",
+        "status",
+        "rto_seconds",
+        "engine",
+        "started_at",
+        "finished_at",
+    )
+    list_filter = ("status", "started_at")
+    search_fields = ("backup_id",)
+
+
+@admin.register(HealthSnapshot)
+class HealthSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ("checked_at", "component", "status", "value", "threshold", "alert")
+    list_filter = ("component", "status", "alert", "checked_at")

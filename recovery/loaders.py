@@ -132,15 +132,15 @@ def advance_sequences(
             )
 
 
-def check_foreign_keys() -> None:
-    """Raise ``RestoreConflict`` naming the first broken reference."""
+def check_foreign_keys(db: Any = connection) -> None:
+    """Raise ``RestoreConflict`` naming the first broken reference in ``db``."""
     try:
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
+        if db.vendor == "postgresql":
+            with db.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         else:
-            connection.check_constraints()
+            db.check_constraints()
     except Exception as exc:  # the engine's IntegrityError, worded its way
         raise RestoreConflict(
             f"the restored rows would break a reference between tables ({exc}); "

@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 
 from recovery.exceptions import RecoveryError
-from recovery.models import RecoveryRun
+from recovery.models import RecoveryRun, RestoreDrill
+from recovery.services import health
+from recovery.services.drills import run_restore_drill
 from recovery.services.plans import execute_disaster_recovery, rollback_restore
 from recovery.services.restoring import restore_from_backup
 from talowa_admin.queue import user_by_id
@@ -63,3 +65,20 @@ def preview_restore(
     except RecoveryError as exc:
         return {"problem": str(exc)}
     return {"report": report}
+
+
+def restore_drill() -> str:
+    """Run a restore drill of the newest chain; raise if it did not pass."""
+    drill = run_restore_drill(actor="schedule:restore_drill")
+    if drill.status != RestoreDrill.Status.PASSED:
+        raise RecoveryError(f"restore drill {drill.pk} failed: {drill.error}")
+    return (
+        f"restore drill {drill.pk} of {drill.backup_id} passed, "
+        f"RTO {drill.rto_seconds} s"
+    )
+
+
+def check_system_health() -> str:
+    """Check the system's health, store it and send the alerts that are due."""
+    result = health.check_system_health()
+    return f"health: {result['overall']}"

@@ -26,6 +26,8 @@ _VIEWER = {
     "backups.view_exportjob",
     "recovery.view_recoveryplan",
     "recovery.view_recoveryrun",
+    "recovery.view_restoredrill",
+    "recovery.view_healthsnapshot",
     "retention.view_retentionpolicy",
     "django_q.view_schedule",
     "django_q.view_success",

@@ -6,12 +6,17 @@ way round. Each function keeps the brief's name and keyword arguments.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count, Max, Q, Sum
 
+from backups.models import Backup
 from backups.services import (
     create_backup_schedule,
     delete_backup_schedule,
@@ -23,19 +28,31 @@ from backups.services.scheduling import (
     apply_default_backup_interval,
     ensure_default_schedules,
 )
+from backups.services.usage import (
+    recent_backups,
+    schedule_summaries,
+    storage_usage,
+    weekly_growth,
+)
+from recovery.services import check_system_health
+from recovery.services.health import latest_health
+from recovery.services.maintenance import perform_system_maintenance
 from retention.exceptions import InvalidRetentionPolicy
 from retention.services import validate_periods
 from talowa_admin.audit import AuditAnchor, record_audit_event, verify_audit_chain
 from talowa_admin.models import SystemSettings, normalize_retention_periods
 
 __all__ = [
+    "check_system_health",
     "configure_system_settings",
     "create_backup_schedule",
     "delete_backup_schedule",
     "execute_backup_now",
     "execute_disaster_recovery",
+    "get_backup_status",
     "initialize_backup_system",
     "perform_data_export",
+    "perform_system_maintenance",
     "start_scheduler",
     "update_backup_schedule",
     "verify_audit_log",
@@ -204,6 +221,86 @@ def execute_disaster_recovery(
         create_pre_restore_backup=create_pre_restore_backup,
         actor=actor,
     )
+
+
+def get_backup_status() -> dict[str, Any]:
+    """Return storage usage, recent backups, schedules and recommendations.
+
+    The keys are documented in docs/operations.md ("Backup status").
+    Recommendations come from the newest stored health check (``check_health``
+    and the hourly schedule store it) and from the storage's growth.
+    """
+    usage = cached_storage_usage()
+    return {
+        "storage_usage": usage,
+        "backup_history": recent_backups(),
+        "schedules": schedule_summaries(),
+        "recommendations": [
+            snapshot.recommendation
+            for snapshot in latest_health().values()
+            if snapshot.recommendation
+        ]
+        + storage_trend(usage),
+    }
+
+
+STATUS_CACHE_SECONDS = 3600
+
+
+def cached_storage_usage() -> dict[str, Any]:
+    """Return ``storage_usage()``, cached until the backup catalog changes.
+
+    The cache key carries a fingerprint of the catalog (backups, the newest
+    finish, the newest status change), so a backup that finishes, fails or
+    expires makes the next call compute afresh on every process sharing the
+    cache.
+    """
+    fingerprint = Backup.objects.aggregate(
+        count=Count("id"),
+        completed=Count("id", filter=Q(status=Backup.Status.COMPLETED)),
+        finished=Max("finished_at"),
+        stored=Sum("stored_bytes", filter=Q(status=Backup.Status.COMPLETED)),
+    )
+    key = (
+        "talowa:storage_usage:"
+        + hashlib.sha256(repr(sorted(fingerprint.items())).encode()).hexdigest()[:32]
+    )
+    usage = cache.get(key)
+    if usage is None:
+        usage = storage_usage()
+        cache.set(key, usage, STATUS_CACHE_SECONDS)
+    return usage
+
+
+def storage_trend(usage: dict[str, Any]) -> list[str]:
+    """Say how fast the backup storage grows and when the quota is reached."""
+    growth = weekly_growth(usage["daily"])
+    if growth <= 0:
+        return []
+    sentence = f"Backup storage grows {_size(growth)} a week"
+    quota = settings.TALOWA_BACKUP_STORAGE_QUOTA_BYTES
+    held = usage["total"]["bytes"]
+    if not quota:
+        return [sentence + "."]
+    if held >= quota:
+        return [
+            f"{sentence}; the quota of {_size(quota)} is reached: run "
+            "`expire_backups` or raise TALOWA_BACKUP_STORAGE_QUOTA_BYTES."
+        ]
+    weeks = (quota - held) / growth
+    return [
+        f"{sentence}; the quota of {_size(quota)} is reached in {weeks:.0f} "
+        f"week{'s' if round(weeks) != 1 else ''}: plan `expire_backups` rules or "
+        "more space."
+    ]
+
+
+def _size(count: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
 
 
 def verify_audit_log() -> dict[str, Any]:

@@ -279,6 +279,71 @@ TALOWA_SCHEDULE_MIN_MINUTES = _env.int(
     "TALOWA_SCHEDULE_MIN_MINUTES", 5, minimum=1, maximum=1440, check_id="talowa.E021"
 )
 
+# --- Health monitoring (recovery.services.health) ---------------------------
+# Alerts go by mail to ADMINS ("Name <address>" entries) and, when set, as a
+# JSON POST to TALOWA_ALERT_WEBHOOK_URL. /metrics takes TALOWA_METRICS_TOKEN as
+# a bearer token (or a staff session). Thresholds: a component is degraded
+# past them (see docs/operations.md, "Health").
+ADMINS = [
+    (entry.partition("<")[0].strip() or entry, entry.rpartition("<")[2].rstrip(">"))
+    for entry in _env.list("TALOWA_ADMINS", [])
+]
+EMAIL_SUBJECT_PREFIX = "[TALOWA] "
+TALOWA_ALERT_WEBHOOK_URL = _env.str("TALOWA_ALERT_WEBHOOK_URL")
+TALOWA_METRICS_TOKEN = _env.str("TALOWA_METRICS_TOKEN")
+TALOWA_HEALTH_CHECK_TIMEOUT = _env.int(
+    "TALOWA_HEALTH_CHECK_TIMEOUT", 20, minimum=1, maximum=600, check_id="talowa.E040"
+)
+TALOWA_HEALTH_DB_LATENCY_MS = _env.int(
+    "TALOWA_HEALTH_DB_LATENCY_MS", 500, minimum=1, maximum=60000, check_id="talowa.E041"
+)
+TALOWA_HEALTH_BACKUP_MAX_HOURS = _env.int(
+    "TALOWA_HEALTH_BACKUP_MAX_HOURS",
+    26,
+    minimum=1,
+    maximum=8760,
+    check_id="talowa.E042",
+)
+TALOWA_HEALTH_VERIFY_MAX_DAYS = _env.int(
+    "TALOWA_HEALTH_VERIFY_MAX_DAYS", 7, minimum=1, maximum=365, check_id="talowa.E043"
+)
+TALOWA_HEALTH_DRILL_MAX_DAYS = _env.int(
+    "TALOWA_HEALTH_DRILL_MAX_DAYS", 8, minimum=1, maximum=365, check_id="talowa.E044"
+)
+TALOWA_HEALTH_MIN_FREE_PERCENT = _env.int(
+    "TALOWA_HEALTH_MIN_FREE_PERCENT", 10, minimum=0, maximum=99, check_id="talowa.E045"
+)
+# 0: no quota on the backup storage's used bytes.
+TALOWA_BACKUP_STORAGE_QUOTA_BYTES = _env.int(
+    "TALOWA_BACKUP_STORAGE_QUOTA_BYTES",
+    0,
+    minimum=0,
+    maximum=2**62,
+    check_id="talowa.E046",
+)
+TALOWA_HEALTH_RETENTION_MAX_HOURS = _env.int(
+    "TALOWA_HEALTH_RETENTION_MAX_HOURS",
+    48,
+    minimum=1,
+    maximum=8760,
+    check_id="talowa.E048",
+)
+# Maintenance deletes unreferenced objects of the backup storage older than this.
+TALOWA_MAINTENANCE_ORPHAN_GRACE_HOURS = _env.int(
+    "TALOWA_MAINTENANCE_ORPHAN_GRACE_HOURS",
+    24,
+    minimum=1,
+    maximum=8760,
+    check_id="talowa.E049",
+)
+TALOWA_HEALTH_QUEUE_MAX_AGE_MINUTES = _env.int(
+    "TALOWA_HEALTH_QUEUE_MAX_AGE_MINUTES",
+    60,
+    minimum=1,
+    maximum=10080,
+    check_id="talowa.E047",
+)
+
 # --- Authentication and security ------------------------------------------
 _VALIDATORS = "django.contrib.auth.password_validation"
 AUTH_PASSWORD_VALIDATORS = [

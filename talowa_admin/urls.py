@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from talowa_admin import views
+from talowa_admin import monitoring, views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="me", permanent=False)),
@@ -18,5 +18,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("me/", views.my_data, name="me"),
     path("me/data/", include("backups.urls")),
+    path("metrics", monitoring.metrics, name="metrics"),
+    path("api/status/", monitoring.status, name="api-status"),
     path("me/privacy/", include("retention.urls")),
 ]

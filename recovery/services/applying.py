@@ -109,15 +109,15 @@ class Applier:
             self.rows.db = self.staging.db
         else:
             if self.plan.user_id is None:
-                self.kept_accounts = _account_ids()
+                self.kept_accounts = _account_ids(self.rows.db)
             self._clear()
         for position, backup in enumerate(self.plan.chain):
             self._apply_archive(backup, first=position == 0)
         if self.staging is not None:
             self.staging.finish()
         else:
-            check_foreign_keys()
-            advance_sequences(self.plan.specs)
+            check_foreign_keys(self.rows.db)
+            advance_sequences(self.plan.specs, db=self.rows.db)
         return self.rows.tallies
 
     def _clear(self) -> None:
@@ -329,8 +329,9 @@ def _owned_by(
             yield line
 
 
-def _account_ids() -> set[int]:
-    with connection.cursor() as cursor:
+def _account_ids(db: Any = connection) -> set[int]:
+    """Return the ids of the accounts in ``db``, the database restored into."""
+    with db.cursor() as cursor:
         cursor.execute(f"SELECT id FROM {ACCOUNTS.table}")
         return {row[0] for row in cursor.fetchall()}
 

@@ -23,6 +23,8 @@ VIEWER_SEES = {
     "django_q.success",
     "recovery.recoveryplan",
     "recovery.recoveryrun",
+    "recovery.restoredrill",
+    "recovery.healthsnapshot",
     "retention.retentionpolicy",
     "talowa_admin.systemsettings",
 }

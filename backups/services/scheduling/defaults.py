@@ -8,9 +8,9 @@ Two kinds:
   it (a deleted default comes back at the next deploy).
 - Maintenance jobs (django-q2 schedules by name): expired exports hourly,
   backup expiry by keep rules daily, verification of the newest chain
-  weekly, and two slots that other parts fill: retention cleanup and the
-  health check. A slot is registered once its function exists (``waiting``
-  until then); a deploy corrects a changed job.
+  weekly, and slots that other parts fill: retention cleanup, the hourly
+  health check and the weekly restore drill. A slot is registered once its
+  function exists (``waiting`` until then); a deploy corrects a changed job.
 """
 
 from __future__ import annotations
@@ -72,6 +72,12 @@ DEFAULT_SCHEDULES = (
         "recovery.tasks.check_system_health",
         Timing("minutes", every=60),
         "check the system's health and alert when it is not healthy",
+    ),
+    DefaultSchedule(
+        "talowa: restore drill",
+        "recovery.tasks.restore_drill",
+        Timing("weekly", at=time(5, 0), weekday=6),
+        "restore the newest chain into a scratch copy, compare it, record the RTO",
     ),
 )
 
