@@ -116,6 +116,12 @@ CASES: list[tuple[list[str], str]] = [
         ],
         "missing.json: No such file or directory",
     ),
+    (["check_health", "--fast"], "unrecognized arguments: --fast"),
+    (
+        ["run_restore_drill", "backup_nope"],
+        "backup 'backup_nope' is neither in the catalog nor in the backup storage",
+    ),
+    (["run_maintenance", "--optimise"], "unrecognized arguments: --optimise"),
     (["setup_schedules", "--every", "5m"], "unrecognized arguments: --every 5m"),
     (["verify_audit_log", "--repair"], "unrecognized arguments: --repair"),
     (["setup_demo", "--users", "3"], "unrecognized arguments: --users 3"),

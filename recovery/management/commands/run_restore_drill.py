@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
+from backups.services.discovery import find_backup
 from recovery.models import RestoreDrill
 from recovery.services.drills import run_restore_drill
 from talowa_admin.cli import TalowaCommand
@@ -21,6 +22,8 @@ class Command(TalowaCommand):
         parser.add_argument("backup_id", metavar="ID", nargs="?")
 
     def handle(self, *args, **options):
+        if options["backup_id"]:
+            find_backup(options["backup_id"])  # a typo is refused, not drilled
         drill = run_restore_drill(backup_id=options["backup_id"], actor=ACTOR)
         if drill.status != RestoreDrill.Status.PASSED:
             raise CommandError(f"restore drill {drill.pk} failed: {drill.error}")
