@@ -302,7 +302,12 @@ def _fail_dead_run(run: RecoveryRun) -> bool:
 
 
 def rollback_restore(run: RecoveryRun, *, actor: Any = None) -> dict[str, Any]:
-    """Put back the data the run replaced, from its pre-restore backup."""
+    """Put back the data the run replaced, from its pre-restore backup.
+
+    Exactly as it was: rows of it already past their retention were live when
+    the run began and stay for the retention cleanup to take (under the
+    policies and holds of its day), rather than being archived by the undo.
+    """
     mark_dead_runs()
     run.refresh_from_db()
     if run.status not in {RecoveryRun.Status.COMPLETED, RecoveryRun.Status.FAILED}:
@@ -322,6 +327,7 @@ def rollback_restore(run: RecoveryRun, *, actor: Any = None) -> dict[str, Any]:
         create_pre_restore_backup=False,
         actor=actor,
         on_applied=lambda applied: _record_rolled_back(run),
+        keep_past_retention=True,
     )
     record_audit_event(
         actor=actor,
