@@ -25,6 +25,7 @@ def run_recovery(run_id: int, actor_id: int | None = None) -> str:
         create_pre_restore_backup=options.get("create_pre_restore_backup", True),
         user=user,
         data_types=options.get("data_types"),
+        keep_past_retention=options.get("keep_past_retention", False),
         run=run,
         actor=user_by_id(actor_id),
     )

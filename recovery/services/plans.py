@@ -89,6 +89,7 @@ def execute_disaster_recovery(
     create_pre_restore_backup: bool = True,
     user: Any = None,
     data_types: list[str] | None = None,
+    keep_past_retention: bool = False,
     plan: RecoveryPlan | None = None,
     run: RecoveryRun | None = None,
     actor: Any = None,
@@ -96,8 +97,9 @@ def execute_disaster_recovery(
     """Run a recovery plan to restore ``backup_id``; return status and steps.
 
     ``user`` and ``data_types`` narrow the restore step (the default plan
-    restores every data type of the whole system). Refuses before the first
-    step when the backup cannot be restored at all.
+    restores every data type of the whole system). Restored rows already past
+    their retention are archived again unless ``keep_past_retention``.
+    Refuses before the first step when the backup cannot be restored at all.
     """
     try:
         resolve_target(backup_id, user=user, data_types=data_types)
@@ -116,6 +118,7 @@ def execute_disaster_recovery(
             "create_pre_restore_backup": create_pre_restore_backup,
             "user": user.get_username() if user else None,
             "data_types": data_types,
+            "keep_past_retention": keep_past_retention,
         },
     )
     mark_dead_runs()
@@ -129,6 +132,7 @@ def execute_disaster_recovery(
         "data_types": data_types,
         "validate": validate_before_restore,
         "pre_restore": create_pre_restore_backup,
+        "keep_past_retention": keep_past_retention,
     }
     with liveness.Heartbeat(RecoveryRun.objects.filter(pk=run.pk)):
         for index in range(len(run.steps)):
@@ -213,8 +217,13 @@ def _restore(run: RecoveryRun, step: dict, context: dict) -> dict:
         create_pre_restore_backup=False,
         actor=context["actor"],
         on_applied=lambda applied: _record_applied(run, step, applied),
+        keep_past_retention=context.get("keep_past_retention", False),
     )
-    return {"tables": result["tables"], "media": result["media"]}
+    return {
+        "tables": result["tables"],
+        "media": result["media"],
+        "retention": result.get("retention"),
+    }
 
 
 def _record_applied(run: RecoveryRun, step: dict, result: dict) -> None:

@@ -3,9 +3,11 @@ what retention deleted since: the preview counts it, the restore archives it."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from backups.services import create_full_backup
@@ -62,3 +64,15 @@ def test_the_operator_can_keep_them(world):
     assert timezone.now() - timedelta(days=1) > min(
         Message.objects.filter(pk__in=old_ids).values_list("created_at", flat=True)
     )
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_restore_backup_archives_them_unless_told_to_keep_them(world, keep):
+    backup_id, old_ids = _older_backup_then_cleanup(world)
+    kept = set(Message.objects.values_list("id", flat=True))
+    flags = ["--keep-past-retention"] if keep else []
+    call_command("restore_backup", backup_id, "--noinput", *flags, stdout=io.StringIO())
+    restored = set(Message.objects.values_list("id", flat=True))
+    assert restored == (kept | old_ids if keep else kept)
+    batches = ArchiveBatch.objects.filter(reason="restore")
+    assert batches.exists() is not keep

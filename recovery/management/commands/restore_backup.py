@@ -44,6 +44,12 @@ class Command(TalowaCommand):
             help="Skip verifying the chain first (not advised).",
         )
         parser.add_argument(
+            "--keep-past-retention",
+            action="store_true",
+            help="Keep restored rows that are already past their retention "
+            "(by default they are archived again, restorable for the grace window).",
+        )
+        parser.add_argument(
             "--rollback",
             type=int,
             metavar="RUN",
@@ -79,6 +85,7 @@ class Command(TalowaCommand):
                 data_types=types,
                 validate_before_restore=options["verify"],
                 create_pre_restore_backup=options["pre_restore_backup"],
+                keep_past_retention=options["keep_past_retention"],
                 actor=ACTOR,
             )
         except RecoveryError as exc:
