@@ -321,3 +321,4 @@ def backup_or_404(backup_id: str) -> Backup:
 
 
 import backups.admin_exports  # noqa: E402,F401  (registers the users "Export data" action)
+import backups.admin_migrations  # noqa: E402,F401  (storage migration runs)

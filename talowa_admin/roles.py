@@ -23,6 +23,7 @@ _VIEWER = {
     "backups.view_backup",
     "backups.view_backupschedule",
     "backups.view_exportjob",
+    "backups.view_storagemigration",
     "recovery.view_recoveryplan",
     "recovery.view_recoveryrun",
     "retention.view_retentionpolicy",

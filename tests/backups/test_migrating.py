@@ -1,0 +1,206 @@
+"""migrate_backups: backups move between the file storage and S3, verified."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from backups.models import Backup, StorageMigration
+from backups.services import create_full_backup, create_incremental_backup
+from backups.services.sidecars import sidecar_names
+from backups.storage import object_store
+from messaging.models import Message
+from talowa_admin.models import AuditEvent
+from tests.backups.conftest import add_media, age_all_rows
+from tests.backups.test_storage_s3 import (  # noqa: F401 (fixture)
+    BUCKET,
+    make_client,
+    moto_endpoint,
+    s3_settings,
+)
+from tests.recovery.conftest import scratch, table_state  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def s3_target(moto_endpoint, settings, world):  # noqa: F811
+    """An empty bucket as the ``backups-s3`` place; backups stay on files."""
+    import requests
+
+    _server, endpoint = moto_endpoint
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+    make_client(endpoint).create_bucket(Bucket=BUCKET)
+    settings.STORAGES = {**settings.STORAGES, "backups-s3": s3_settings(endpoint)}
+    return endpoint
+
+
+def migrate(*args: str) -> dict:
+    out = io.StringIO()
+    call_command("migrate_backups", *args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def a_chain(world) -> list[str]:
+    """A full backup and an incremental on it, with media in both."""
+    age_all_rows()
+    full = create_full_backup()
+    add_media(world.meena, os.urandom(300_000), name="clip.bin")
+    Message.objects.create(
+        conversation=world.group, sender=world.ravi, kind="group", body="later"
+    )
+    return [full, create_incremental_backup()]
+
+
+def stored_objects(alias: str, backup_ids: list[str]) -> dict[str, bytes]:
+    """Every object of the backups in storage ``alias``: archive and sidecars."""
+    store = object_store(alias)
+    found = {}
+    for backup_id in backup_ids:
+        key = f"archives/{backup_id}.tbk"
+        for name in (key, *sidecar_names(key)):
+            if store.exists(name):
+                found[name] = store.get(name)
+    return found
+
+
+def test_file_to_s3_and_back_then_restore_from_s3_alone(s3_target, world, scratch):  # noqa: F811
+    ids = a_chain(world)
+    expected_state = json.loads(json.dumps(table_state()))
+    originals = stored_objects("backups", ids)
+    assert len(originals) == 6
+
+    moved = migrate("--to", "s3", "--delete-source")
+
+    assert moved["status"] == "completed"
+    assert (moved["backups_done"], moved["objects_copied"]) == (2, 6)
+    assert stored_objects("backups-s3", ids) == originals
+    assert stored_objects("backups", ids) == {}
+    for backup in Backup.objects.filter(pk__in=ids):
+        assert backup.storage == "backups-s3"
+        digest = hashlib.sha256(originals[backup.object_key]).hexdigest()
+        assert digest == backup.sha256
+    out = io.StringIO()
+    call_command("verify_backup", *ids, "--json", stdout=out)
+    assert json.loads(out.getvalue())["ok"] is True
+    assert AuditEvent.objects.filter(action="backup.migrate").count() == 1
+
+    # The bucket alone (no catalog, no file storage) restores into a new database.
+    url = scratch.url(connection.vendor)
+    env = s3_env(s3_target)
+    scratch.manage(url, "migrate", "-v0")
+    rebuilt = run_manage(
+        scratch, url, env, "list_backups", "--from-storage", "--rebuild-catalog"
+    )
+    assert sorted(json.loads(rebuilt)["rebuilt"]["added"]) == sorted(ids)
+    run_manage(
+        scratch, url, env, "restore_backup", ids[-1], "--noinput",
+        "--no-pre-restore-backup",
+    )  # fmt: skip
+    restored = scratch.state(url)
+    assert restored == {t: [tuple(r) for r in rows] for t, rows in expected_state.items()}
+
+    back = migrate("--to", "file", "--delete-source")
+
+    assert (back["status"], back["objects_copied"]) == ("completed", 6)
+    assert stored_objects("backups-file", ids) == originals
+    assert stored_objects("backups-s3", ids) == {}
+    assert set(Backup.objects.values_list("storage", flat=True)) == {"backups-file"}
+    call_command("verify_backup", *ids, stdout=io.StringIO())
+
+
+def s3_env(endpoint: str) -> dict[str, str]:
+    return {
+        "TALOWA_BACKUP_STORAGE": "s3",
+        "AWS_STORAGE_BUCKET_NAME": BUCKET,
+        "AWS_S3_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_S3_REGION_NAME": "us-east-1",
+        "AWS_LOCATION": "backups",
+    }
+
+
+def run_manage(scratch, url: str, extra_env: dict, *args: str) -> str:  # noqa: F811
+    import subprocess
+    import sys
+
+    from tests.recovery.conftest import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args, "--json"],
+        cwd=ROOT,
+        env={**scratch.env(url), **extra_env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_corrupted_source_archive_is_reported_and_kept(s3_target, world):
+    ids = a_chain(world)
+    broken = Backup.objects.get(pk=ids[0])
+    path = object_store("backups").root / broken.object_key
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(CommandError, match="completed with errors"):
+        call_command(
+            "migrate_backups", "--to", "s3", "--delete-source", stdout=io.StringIO()
+        )
+
+    run = StorageMigration.objects.get()
+    assert run.status == StorageMigration.Status.COMPLETED_WITH_ERRORS
+    assert [e["backup"] for e in run.errors] == [broken.id]
+    assert "SHA-256" in run.errors[0]["error"]
+    broken.refresh_from_db()
+    assert broken.storage == "backups"
+    assert path.read_bytes() == bytes(data)  # the source is kept as it was
+    s3 = object_store("backups-s3")
+    assert not s3.exists(broken.object_key)
+    assert s3.list("archives") == sorted(
+        [f"archives/{ids[1]}.tbk", f"archives/{ids[1]}.tbk.key"]
+    )
+    assert Backup.objects.get(pk=ids[1]).storage == "backups-s3"
+
+
+def test_dry_run_copies_nothing(s3_target, world):
+    ids = a_chain(world)
+
+    preview = migrate("--to", "s3", "--dry-run")
+
+    assert preview["backups"] == ids
+    assert preview["bytes_total"] == sum(
+        Backup.objects.filter(pk__in=ids).values_list("stored_bytes", flat=True)
+    )
+    assert object_store("backups-s3").list("") == []
+    assert set(Backup.objects.values_list("storage", flat=True)) == {"backups"}
+    assert not StorageMigration.objects.exists()
+
+
+def test_a_backup_already_in_the_target_place_is_not_moved(world):
+    create_full_backup()
+
+    # TALOWA_BACKUP_STORAGE=file: "backups" and "backups-file" are one place.
+    result = migrate("--to", "file")
+
+    assert (result["backups_total"], result["objects_copied"]) == (0, 0)
+    assert set(Backup.objects.values_list("storage", flat=True)) == {"backups"}
+
+
+def test_s3_target_needs_a_bucket(world, settings):
+    s3 = {**settings.STORAGES["backups-s3"]}
+    s3["OPTIONS"] = {**s3["OPTIONS"], "bucket_name": ""}
+    settings.STORAGES = {**settings.STORAGES, "backups-s3": s3}
+
+    with pytest.raises(CommandError, match="AWS_STORAGE_BUCKET_NAME"):
+        call_command("migrate_backups", "--to", "s3", stdout=io.StringIO())
