@@ -99,12 +99,10 @@ def test_file_to_s3_and_back_then_restore_from_s3_alone(s3_target, world, scratc
         scratch, url, env, "list_backups", "--from-storage", "--rebuild-catalog"
     )
     assert sorted(json.loads(rebuilt)["rebuilt"]["added"]) == sorted(ids)
-    run_manage(
-        scratch, url, env, "restore_backup", ids[-1], "--noinput",
-        "--no-pre-restore-backup",
-    )  # fmt: skip
-    restored = scratch.state(url)
-    assert restored == {t: [tuple(r) for r in rows] for t, rows in expected_state.items()}
+    restore = ("restore_backup", ids[-1], "--noinput", "--no-pre-restore-backup")
+    run_manage(scratch, url, env, *restore)
+    expected = {t: [tuple(r) for r in rows] for t, rows in expected_state.items()}
+    assert scratch.state(url) == expected
 
     back = migrate("--to", "file", "--delete-source")
 
