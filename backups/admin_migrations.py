@@ -16,6 +16,10 @@ class StorageMigrationItemInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Items are part of their run: whoever may see the run sees them.
+        return request.user.has_perm("backups.view_storagemigration")
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from backups.storage import configured_alias
+
 BACKUP_DATA_TYPES = ("messages", "conversations", "call_history", "media_files")
 
 
@@ -66,7 +68,11 @@ class Backup(models.Model):
     compressed_bytes = models.PositiveBigIntegerField(default=0)
     stored_bytes = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
-    storage = models.CharField(max_length=32, default="backups")
+    storage = models.CharField(
+        max_length=32,
+        default=configured_alias,
+        help_text="Alias of settings.STORAGES: where the archive and sidecars are.",
+    )
     object_key = models.CharField(max_length=255, blank=True)
     key_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

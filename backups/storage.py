@@ -15,16 +15,22 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from django.conf import settings
 from django.core.files.storage import FileSystemStorage, storages
 
 from backups.exceptions import StorageUnavailable
 
 PART_SIZE = 8 * 1024 * 1024
 PARTIAL_MARKER = ".partial-"
+# Aliases of settings.STORAGES naming the two places a backup can live. A
+# catalog entry (Backup.storage) names one of them, so it stays true when the
+# operator switches TALOWA_BACKUP_STORAGE; "backups" (the configured place)
+# is used only when neither alias reaches it (docs/operations.md).
+PLACE_ALIASES = ("backups-file", "backups-s3")
 
 
 class ObjectWriter(Protocol):
@@ -72,6 +78,43 @@ def object_store(alias: str = "backups") -> ObjectStore:
         f"the {alias!r} storage ({type(storage).__name__}) is not supported for "
         "backups; use the filesystem or S3 (TALOWA_BACKUP_STORAGE=file|s3)"
     )
+
+
+def place_of(alias: str) -> tuple[str, ...]:
+    """Return what identifies the place behind storage ``alias``.
+
+    Two aliases with one place (the same directory, or the same endpoint,
+    bucket and prefix) hold the same objects.
+    """
+    storage = storages[alias]
+    if isinstance(storage, FileSystemStorage):
+        return ("file", str(Path(storage.location).resolve()))
+    return (
+        "s3",
+        getattr(storage, "endpoint_url", None) or "",
+        getattr(storage, "bucket_name", None) or "",
+        getattr(storage, "location", ""),
+    )
+
+
+def configured_alias() -> str:
+    """Return the place alias of the configured backup storage (new backups)."""
+    configured = place_of("backups")
+    for alias in PLACE_ALIASES:
+        if alias in settings.STORAGES and place_of(alias) == configured:
+            return alias
+    return "backups"
+
+
+def backup_stores(aliases: Iterable[str] = ()) -> list[ObjectStore]:
+    """Return one store per distinct place among ``aliases`` and the configured one."""
+    stores, seen = [], set()
+    for alias in ("backups", *aliases):
+        place = place_of(alias)
+        if place not in seen:
+            seen.add(place)
+            stores.append(object_store(alias))
+    return stores
 
 
 class FileObjectStore:

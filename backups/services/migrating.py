@@ -35,7 +35,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -44,7 +43,7 @@ from django.utils import timezone
 from backups.exceptions import ArchiveCorrupted, BackupError, StorageUnavailable
 from backups.models import Backup, StorageMigration, StorageMigrationItem
 from backups.services.sidecars import COPY_PREFIX, sidecar_names
-from backups.storage import FileObjectStore, ObjectStore, object_store
+from backups.storage import ObjectStore, object_store, place_of
 from talowa_admin import liveness, locks
 from talowa_admin.audit import record_audit_event
 
@@ -56,15 +55,6 @@ COPY_CHUNK = 1024 * 1024
 
 Item = StorageMigrationItem
 Progress = Callable[[StorageMigration], None]
-
-
-def place_of(alias: str) -> tuple[str, ...]:
-    """Return what identifies the place behind storage ``alias``."""
-    store = object_store(alias)
-    if isinstance(store, FileObjectStore):
-        return ("file", str(Path(store.root).resolve()))
-    storage = store.storage
-    return ("s3", storage.endpoint_url or "", storage.bucket_name, storage.location)
 
 
 def target_alias(to: str) -> str:
@@ -343,7 +333,7 @@ def summarize(run: StorageMigration) -> dict[str, Any]:
     return {
         "run": run.pk,
         "target": run.target,
-        "status": run.status,
+        "status": str(run.status),
         "delete_source": run.delete_source,
         "resumed": run.resumed,
         "backups_total": run.backups_total,

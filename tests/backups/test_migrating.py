@@ -161,7 +161,7 @@ def test_a_corrupted_source_archive_is_reported_and_kept(s3_target, world):
     assert [e["backup"] for e in run.errors] == [broken.id]
     assert "SHA-256" in run.errors[0]["error"]
     broken.refresh_from_db()
-    assert broken.storage == "backups"
+    assert broken.storage == "backups-file"
     assert path.read_bytes() == bytes(data)  # the source is kept as it was
     s3 = object_store("backups-s3")
     assert not s3.exists(broken.object_key)
@@ -181,18 +181,18 @@ def test_dry_run_copies_nothing(s3_target, world):
         Backup.objects.filter(pk__in=ids).values_list("stored_bytes", flat=True)
     )
     assert object_store("backups-s3").list("") == []
-    assert set(Backup.objects.values_list("storage", flat=True)) == {"backups"}
+    assert set(Backup.objects.values_list("storage", flat=True)) == {"backups-file"}
     assert not StorageMigration.objects.exists()
 
 
 def test_a_backup_already_in_the_target_place_is_not_moved(world):
     create_full_backup()
 
-    # TALOWA_BACKUP_STORAGE=file: "backups" and "backups-file" are one place.
+    # New backups name their place: with TALOWA_BACKUP_STORAGE=file, backups-file.
     result = migrate("--to", "file")
 
     assert (result["backups_total"], result["objects_copied"]) == (0, 0)
-    assert set(Backup.objects.values_list("storage", flat=True)) == {"backups"}
+    assert set(Backup.objects.values_list("storage", flat=True)) == {"backups-file"}
 
 
 def test_s3_target_needs_a_bucket(world, settings):
@@ -311,3 +311,61 @@ def test_killed_mid_migration_then_rerun_completes(moto_endpoint, data_dir, scra
     assert object_store("backups").list("sidecar-copies") == []
     checked = subprocess.run(verify, cwd=ROOT, env=env, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_run_is_recorded_read_only_in_the_admin(
+    s3_target, world, client, role_user
+):
+    from django.urls import reverse
+
+    from talowa_admin.roles import BACKUP_VIEWER
+
+    ids = a_chain(world)
+    run_id = migrate("--to", "s3")["run"]
+    client.force_login(role_user(BACKUP_VIEWER))
+
+    listing = client.get(reverse("admin:backups_storagemigration_changelist"))
+    page = client.get(reverse("admin:backups_storagemigration_change", args=[run_id]))
+
+    assert listing.status_code == page.status_code == 200
+    assert "2/2" in listing.content.decode()
+    assert all(backup_id in page.content.decode() for backup_id in ids)
+    assert 'name="_save"' not in page.content.decode()
+    change = reverse("admin:backups_storagemigration_change", args=[run_id])
+    assert client.post(change, {}).status_code == 403
+
+
+def test_after_a_move_the_catalog_stays_right_and_keys_rotate_everywhere(
+    s3_target, world, settings
+):
+    import os as _os
+
+    from backups.services import rotate_keys, verify_backup
+    from backups.services.keys import retirement_check
+
+    old, new = ("k-old", _os.urandom(32)), ("k-new", _os.urandom(32))
+    settings.TALOWA_BACKUP_KEYS = [old]
+    ids = a_chain(world)
+    migrate("--to", "s3", "--delete-source")
+
+    # Before TALOWA_BACKUP_STORAGE is switched, rotation finds the moved backups.
+    settings.TALOWA_BACKUP_KEYS = [new, old]
+    assert sorted(rotate_keys()["rewrapped"]) == sorted(ids)
+    assert Backup.objects.get(pk=ids[0]).key_id == "k-new"
+    settings.TALOWA_BACKUP_KEYS = [new]
+    assert retirement_check("k-old")["can_retire"] is True
+    Message.objects.create(
+        conversation=world.group, sender=world.meena, kind="group", body="between"
+    )
+    between = create_incremental_backup()  # on files, before the switch
+
+    # The operator switches: the catalog still names the right place.
+    settings.STORAGES = {**settings.STORAGES, "backups": s3_settings(s3_target)}
+    assert all(verify_backup(b).ok for b in Backup.objects.all())
+    assert Backup.objects.get(pk=between).storage == "backups-file"
+    Message.objects.create(
+        conversation=world.direct, sender=world.asha, kind="regular", body="new"
+    )
+    latest = Backup.objects.get(pk=create_incremental_backup())
+    assert latest.storage == "backups-s3"
+    assert object_store("backups-s3").exists(latest.object_key)

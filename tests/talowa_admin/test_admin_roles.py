@@ -16,6 +16,7 @@ VIEWER_SEES = {
     "backups.backup",
     "backups.backupschedule",
     "backups.exportjob",
+    "backups.storagemigration",
     "django_q.failure",
     "django_q.schedule",
     "django_q.success",
