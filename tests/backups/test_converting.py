@@ -153,3 +153,27 @@ def test_inputs_are_checked(world):
         call_command("convert_backups", "--all", "--compression-level", "40")
     with pytest.raises(CommandError, match="no completed backup backup_nope"):
         call_command("convert_backups", "--ids", "backup_nope")
+
+
+def test_a_conversion_stopped_before_its_sidecars_is_finished_by_the_next(
+    world, monkeypatch
+):
+    from backups.exceptions import StorageUnavailable
+
+    ids = a_chain(world)
+    real_write = converting_module.write_sidecars
+
+    def storage_gone(*args, **kwargs):
+        raise StorageUnavailable("the backup storage went away")
+
+    monkeypatch.setattr(converting_module, "write_sidecars", storage_gone)
+    with pytest.raises(CommandError, match="went away"):
+        call_command("convert_backups", "--ids", ids[0], "--reencrypt")
+    assert object_store().list("converting")  # the new sidecar waits there
+
+    monkeypatch.setattr(converting_module, "write_sidecars", real_write)
+    result = convert("--ids", ids[0])
+
+    assert result["converted"] == [ids[0]]
+    assert object_store().list("converting") == []
+    call_command("verify_backup", *ids, stdout=io.StringIO())
