@@ -161,8 +161,12 @@ def _start_or_resume(
 
 def _run(run: StorageMigration, *, progress: Progress | None) -> None:
     target = object_store(run.target)
-    for prefix in ("archives", COPY_PREFIX.rstrip("/")):
-        target.remove_partials(prefix)  # left by a killed run
+    writing = Backup.objects.filter(
+        status__in=[Backup.Status.RUNNING, Backup.Status.PENDING]
+    )
+    if not writing.exists():  # else the partials may be a running backup's
+        for prefix in ("archives", COPY_PREFIX.rstrip("/")):
+            target.remove_partials(prefix)  # left by a killed run
     _plan(run)
     for item in run.items.exclude(state__in=[Item.State.DONE, Item.State.FAILED]):
         _migrate_item(run, item, target)
