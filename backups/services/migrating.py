@@ -101,8 +101,15 @@ def migrate_backups(
     try:
         with locks.hold(MIGRATION_LOCK, purpose=f"migrate_backups --to {to}"):
             run = _start_or_resume(alias, delete_source=delete_source, actor=actor)
-            with liveness.Heartbeat(StorageMigration.objects.filter(pk=run.pk)):
-                _run(run, progress=progress)
+            try:
+                with liveness.Heartbeat(StorageMigration.objects.filter(pk=run.pk)):
+                    _run(run, progress=progress)
+            except BackupError as exc:
+                _end(run, StorageMigration.Status.FAILED, str(exc))
+                raise BackupError(
+                    f"migration run {run.pk} stopped: {exc}; run migrate_backups "
+                    "again to resume it"
+                ) from exc
     except locks.LockHeld as exc:
         raise BackupError(f"{exc}; wait for it to finish") from exc
     record_audit_event(
@@ -135,20 +142,33 @@ def _preview(alias: str, *, to: str, delete_source: bool, actor: Any) -> dict:
 def _start_or_resume(
     alias: str, *, delete_source: bool, actor: Any
 ) -> StorageMigration:
-    """Return the dead unfinished run to ``alias``, taken over, or a new run."""
-    unfinished = StorageMigration.objects.filter(status=StorageMigration.Status.RUNNING)
-    for run in liveness.dead(unfinished):
-        if run.target != alias:
-            run.status = StorageMigration.Status.FAILED
-            run.errors = [*run.errors, {"error": liveness.died_reason(run)}]
-            run.finished_at = timezone.now()
-            run.save(update_fields=["status", "errors", "finished_at"])
-            continue
+    """Take over the last unfinished run to ``alias``, or start a new run.
+
+    A run is unfinished when its worker died or it failed with backups still
+    pending or copied but not yet done; the migration lock, held here, means
+    no live run exists.
+    """
+    running = StorageMigration.objects.filter(status=StorageMigration.Status.RUNNING)
+    for run in liveness.dead(running):
+        _end(run, StorageMigration.Status.FAILED, liveness.died_reason(run))
+    unfinished = (
+        StorageMigration.objects.filter(
+            target=alias,
+            status=StorageMigration.Status.FAILED,
+            items__state__in=[Item.State.PENDING, Item.State.SWITCHED],
+        )
+        .order_by("-started_at")
+        .first()
+    )
+    if unfinished is not None:
+        run = unfinished
         run.resumed += 1
+        run.status = StorageMigration.Status.RUNNING
+        run.finished_at = None
         run.worker, run.heartbeat_at = locks.this_holder(), timezone.now()
         run.delete_source = delete_source
         run.save()
-        logger.info("storage migration %s resumed after its worker died", run.pk)
+        logger.info("storage migration %s resumed", run.pk)
         return run
     return StorageMigration.objects.create(
         target=alias,
@@ -157,6 +177,14 @@ def _start_or_resume(
         worker=locks.this_holder(),
         heartbeat_at=timezone.now(),
     )
+
+
+def _end(run: StorageMigration, status: str, error: str = "") -> None:
+    run.status = status
+    if error:
+        run.errors = [*run.errors, {"error": error}]
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "errors", "finished_at"])
 
 
 def _run(run: StorageMigration, *, progress: Progress | None) -> None:
@@ -173,12 +201,12 @@ def _run(run: StorageMigration, *, progress: Progress | None) -> None:
         if progress:
             progress(run)
     failed = run.items.filter(state=Item.State.FAILED).exists()
+    run.finished_at = timezone.now()
     run.status = (
         StorageMigration.Status.COMPLETED_WITH_ERRORS
         if failed
         else StorageMigration.Status.COMPLETED
     )
-    run.finished_at = timezone.now()
     run.save()
     logger.info("storage migration %s: %s", run.pk, summarize(run))
 
