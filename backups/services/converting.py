@@ -80,6 +80,7 @@ def convert_backups(
     if dry_run:
         return {"dry_run": True, "backups": [b.id for b in backups], "level": level}
     keyring = load_keyring()
+    started = time.monotonic()
     converted, unchanged, failed = [], [], {}
     try:
         with locks.hold(MIGRATION_LOCK, purpose="convert_backups"):
@@ -103,6 +104,7 @@ def convert_backups(
         "converted": converted,
         "unchanged": unchanged,
         "failed": failed,
+        "seconds": round(time.monotonic() - started, 3),
     }
     record_audit_event(actor=actor, action="backup.convert", details=result)
     return result
