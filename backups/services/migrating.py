@@ -243,19 +243,21 @@ def _migrate_item(run: StorageMigration, item: Item, target: ObjectStore) -> Non
             return
         started = time.monotonic()
         try:
-            copied, skipped = _copy_backup(backup, object_store(item.source), target)
+            copied = _copy_backup(backup, object_store(item.source), target)
         except BackupError as exc:
             _fail(run, item, str(exc))
             return
         with transaction.atomic():
-            Backup.objects.filter(pk=backup.pk, storage=item.source).update(
+            switched = Backup.objects.filter(pk=backup.pk, storage=item.source).update(
                 storage=run.target
             )
-            run.objects_copied += copied
-            run.objects_skipped += skipped
-            run.bytes_copied += item.bytes if copied else 0
+            run.objects_copied += sum(copied.values())
+            run.objects_skipped += len(copied) - sum(copied.values())
+            run.bytes_copied += item.bytes if copied[backup.object_key] else 0
             run.seconds += time.monotonic() - started
-            _set_state(run, item, Item.State.SWITCHED)
+            # Not switched (the backup left the catalog meanwhile): its
+            # source is not this run's to delete.
+            _set_state(run, item, Item.State.SWITCHED if switched else Item.State.DONE)
     if item.state == Item.State.SWITCHED:
         if run.delete_source:
             _delete_source(object_store(item.source), item.object_key)
@@ -281,19 +283,12 @@ def _fail(run: StorageMigration, item: Item, reason: str) -> None:
 
 def _copy_backup(
     backup: Backup, source: ObjectStore, target: ObjectStore
-) -> tuple[int, int]:
-    """Copy the archive and both sidecar copies; return (copied, skipped) counts."""
-    copied = skipped = 0
-    if _copy_archive(backup, source, target):
-        copied += 1
-    else:
-        skipped += 1
+) -> dict[str, bool]:
+    """Copy the archive and both sidecar copies; say which had to be copied."""
+    copied = {backup.object_key: _copy_archive(backup, source, target)}
     for name in sidecar_names(backup.object_key):
-        if _copy_small(name, source, target):
-            copied += 1
-        else:
-            skipped += 1
-    return copied, skipped
+        copied[name] = _copy_small(name, source, target)
+    return copied
 
 
 def _copy_archive(backup: Backup, source: ObjectStore, target: ObjectStore) -> bool:
