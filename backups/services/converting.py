@@ -87,7 +87,11 @@ def convert_backups(
             for backup in backups:
                 try:
                     done = convert_backup(
-                        backup, level=level, reencrypt=reencrypt, keyring=keyring
+                        backup,
+                        level=level,
+                        reencrypt=reencrypt,
+                        keyring=keyring,
+                        actor=actor,
                     )
                 except BackupError as exc:
                     logger.warning("conversion of %s failed: %s", backup.id, exc)
@@ -127,7 +131,12 @@ def _selected(ids: list[str] | None) -> list[Backup]:
 
 
 def convert_backup(
-    backup: Backup, *, level: int, reencrypt: bool, keyring: KeyRing
+    backup: Backup,
+    *,
+    level: int,
+    reencrypt: bool,
+    keyring: KeyRing,
+    actor: Any = None,
 ) -> bool:
     """Convert one backup's archive; return False when it needed nothing."""
     store = object_store(backup.storage)
@@ -147,7 +156,7 @@ def convert_backup(
     # From here the staged sidecar stays until the end: a run that stops
     # midway is finished by the next one (_finish_interrupted).
     _replace(backup, store, staged, result.sidecar, result.sha256)
-    _record(backup, result, level=level, reencrypt=reencrypt)
+    _record(backup, result, level=level, reencrypt=reencrypt, actor=actor)
     _discard(store, staged)
     logger.info(
         "backup %s converted (level %s) in %.1f s",
@@ -266,7 +275,7 @@ def _replace(
     write_sidecars(store, backup.object_key, sidecar)
 
 
-def _record(backup: Backup, result, *, level: int, reencrypt: bool) -> None:
+def _record(backup: Backup, result, *, level: int, reencrypt: bool, actor: Any) -> None:
     with transaction.atomic():
         backup.sha256 = result.sha256
         backup.stored_bytes = result.stored_bytes
@@ -291,7 +300,7 @@ def _record(backup: Backup, result, *, level: int, reencrypt: bool) -> None:
             ]
         )
     record_audit_event(
-        actor=None,
+        actor=actor,
         action="backup.convert_one",
         target=backup,
         details={"level": level, "reencrypt": reencrypt, "sha256": result.sha256},
