@@ -369,3 +369,22 @@ def test_after_a_move_the_catalog_stays_right_and_keys_rotate_everywhere(
     latest = Backup.objects.get(pk=create_incremental_backup())
     assert latest.storage == "backups-s3"
     assert object_store("backups-s3").exists(latest.object_key)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_shown_on_a_terminal_only(s3_target, world):
+    a_chain(world)
+    piped, terminal = io.StringIO(), Terminal()
+
+    call_command("migrate_backups", "--to", "s3", stdout=io.StringIO(), stderr=piped)
+    call_command(
+        "migrate_backups", "--to", "file", stdout=io.StringIO(), stderr=terminal
+    )
+
+    assert piped.getvalue() == ""
+    assert "\r1/2 backups" in terminal.getvalue()
+    assert "\r2/2 backups" in terminal.getvalue()
