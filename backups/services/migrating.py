@@ -19,8 +19,9 @@ Invariants:
   copied (its partial target object is removed): the item fails, the source
   stays, the run ends "completed with errors".
 - An object appears at the target only once complete (``backups.storage``);
-  a rerun after a crash resumes the dead run, finds what is already at the
-  target, verifies it and does not copy it again.
+  a rerun after a crash resumes the dead run, finds the archives already at
+  the target, verifies them and does not copy them again (sidecars, a few
+  kilobytes each, are simply written again).
 - Media blobs travel inside their archive (blob sections, docs/
   archive-format.md section 13.1): the archive's checksum covers them.
 
@@ -43,7 +44,7 @@ from django.utils import timezone
 from backups.exceptions import ArchiveCorrupted, BackupError, StorageUnavailable
 from backups.models import Backup, StorageMigration, StorageMigrationItem
 from backups.services.sidecars import COPY_PREFIX, sidecar_names
-from backups.storage import ObjectStore, object_store, place_of
+from backups.storage import PART_SIZE, ObjectStore, object_store, place_of
 from talowa_admin import liveness, locks
 from talowa_admin.audit import record_audit_event
 
@@ -52,6 +53,8 @@ logger = logging.getLogger(__name__)
 TARGETS = {"file": "backups-file", "s3": "backups-s3"}
 MIGRATION_LOCK = "backup-migration"
 COPY_CHUNK = 1024 * 1024
+# Archives up to this size are copied in one request, through memory.
+SMALL_OBJECT = PART_SIZE
 
 Item = StorageMigrationItem
 Progress = Callable[[StorageMigration], None]
@@ -301,19 +304,26 @@ def _copy_archive(backup: Backup, source: ObjectStore, target: ObjectStore) -> b
         )
     if target.exists(key) and sha256_of(target, key) == expected:
         return False
-    with source.open_read(key) as reader, target.open_write(key) as writer:
-        digest = hashlib.sha256()
-        while data := reader.read(COPY_CHUNK):
-            digest.update(data)
-            writer.write(data)
-        if digest.hexdigest() != expected:
-            # Raised inside open_write: the target's partial object is removed.
-            raise ArchiveCorrupted(
-                f"{key} in storage {backup.storage!r} does not match the "
-                "catalog's SHA-256: not copied, the source is kept; "
-                f"verify_backup {backup.id} says what is damaged",
-                archive_id=backup.id,
-            )
+    corrupted = ArchiveCorrupted(
+        f"{key} in storage {backup.storage!r} does not match the catalog's "
+        f"SHA-256: not copied, the source is kept; verify_backup {backup.id} "
+        "says what is damaged",
+        archive_id=backup.id,
+    )
+    if backup.stored_bytes <= SMALL_OBJECT:
+        # One request instead of a multipart upload's three.
+        data = source.get(key)
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise corrupted
+        target.put(key, data)
+    else:
+        with source.open_read(key) as reader, target.open_write(key) as writer:
+            digest = hashlib.sha256()
+            while data := reader.read(COPY_CHUNK):
+                digest.update(data)
+                writer.write(data)
+            if digest.hexdigest() != expected:
+                raise corrupted  # inside open_write: the partial object goes
     if sha256_of(target, key) != expected:
         target.delete(key)
         raise StorageUnavailable(
@@ -324,14 +334,16 @@ def _copy_archive(backup: Backup, source: ObjectStore, target: ObjectStore) -> b
 
 
 def _copy_small(name: str, source: ObjectStore, target: ObjectStore) -> bool:
-    """Copy sidecar copy ``name`` unless the target holds the same bytes."""
+    """Copy sidecar copy ``name``; False when the source has none.
+
+    A sidecar is a few kilobytes: writing it again costs less than asking
+    the target whether it has it already.
+    """
     if not source.exists(name):
         # A lost copy is not made up here: rotate_keys repairs it from the other.
         logger.warning("sidecar copy %s is missing at the source", name)
         return False
     data = source.get(name)
-    if target.exists(name) and target.get(name) == data:
-        return False
     target.put(name, data)
     if target.get(name) != data:
         raise StorageUnavailable(
