@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from backups.models import Backup, StorageMigration
-from backups.services import create_full_backup, create_incremental_backup
+from backups.services import create_full_backup, create_incremental_backup, migrating
 from backups.services.sidecars import sidecar_names
 from backups.storage import object_store
 from messaging.models import Message
@@ -143,7 +143,12 @@ def run_manage(scratch, url: str, extra_env: dict, *args: str) -> str:  # noqa: 
     return result.stdout
 
 
-def test_a_corrupted_source_archive_is_reported_and_kept(s3_target, world):
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+def test_a_corrupted_source_archive_is_reported_and_kept(
+    s3_target, world, streamed, monkeypatch
+):
+    if streamed:  # as archives larger than one part are copied
+        monkeypatch.setattr(migrating, "SMALL_OBJECT", 0)
     ids = a_chain(world)
     broken = Backup.objects.get(pk=ids[0])
     path = object_store("backups").root / broken.object_key
@@ -159,7 +164,7 @@ def test_a_corrupted_source_archive_is_reported_and_kept(s3_target, world):
     run = StorageMigration.objects.get()
     assert run.status == StorageMigration.Status.COMPLETED_WITH_ERRORS
     assert [e["backup"] for e in run.errors] == [broken.id]
-    assert "SHA-256" in run.errors[0]["error"]
+    assert "does not match the catalog's SHA-256: not copied" in run.errors[0]["error"]
     broken.refresh_from_db()
     assert broken.storage == "backups-file"
     assert path.read_bytes() == bytes(data)  # the source is kept as it was
