@@ -25,6 +25,7 @@ from django.core.files.storage import FileSystemStorage, storages
 from backups.exceptions import StorageUnavailable
 
 PART_SIZE = 8 * 1024 * 1024
+UPLOAD_CONCURRENCY = 4  # parts in flight in ``write_from`` (S3)
 PARTIAL_MARKER = ".partial-"
 # Aliases of settings.STORAGES naming the two places a backup can live. A
 # catalog entry (Backup.storage) names one of them, so it stays true when the
@@ -47,6 +48,12 @@ class ObjectStore(Protocol):
 
     def open_read(self, name: str) -> contextlib.AbstractContextManager[BinaryIO]:
         """Stream an object's bytes."""
+
+    def write_from(self, name: str, reader: BinaryIO) -> None:
+        """Stream ``reader`` to its end into ``name``, visible only on success.
+
+        An exception raised by ``reader.read`` leaves nothing under ``name``.
+        """
 
     def put(self, name: str, data: bytes) -> None:
         """Write a small object atomically, replacing any previous one."""
@@ -160,6 +167,11 @@ class FileObjectStore:
         with handle:
             yield handle
 
+    def write_from(self, name: str, reader: BinaryIO) -> None:
+        with self.open_write(name) as out:
+            while data := reader.read(PART_SIZE):
+                out.write(data)
+
     def put(self, name: str, data: bytes) -> None:
         with self.open_write(name) as out:
             out.write(data)
@@ -240,6 +252,21 @@ class S3ObjectStore:
             yield _S3Reader(stream, name)
         finally:
             stream.close()
+
+    def write_from(self, name: str, reader: BinaryIO) -> None:
+        # boto3's managed upload sends parts concurrently; it completes the
+        # multipart upload only after the last read, and aborts it on error.
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(
+            multipart_threshold=PART_SIZE,
+            multipart_chunksize=PART_SIZE,
+            max_concurrency=UPLOAD_CONCURRENCY,
+        )
+        with _s3_errors(name):
+            self._client.upload_fileobj(
+                reader, self._bucket, self._key(name), Config=config
+            )
 
     def put(self, name: str, data: bytes) -> None:
         with _s3_errors(name):

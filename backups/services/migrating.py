@@ -317,13 +317,8 @@ def _copy_archive(backup: Backup, source: ObjectStore, target: ObjectStore) -> b
             raise corrupted
         target.put(key, data)
     else:
-        with source.open_read(key) as reader, target.open_write(key) as writer:
-            digest = hashlib.sha256()
-            while data := reader.read(COPY_CHUNK):
-                digest.update(data)
-                writer.write(data)
-            if digest.hexdigest() != expected:
-                raise corrupted  # inside open_write: the partial object goes
+        with source.open_read(key) as reader:
+            target.write_from(key, _Checked(reader, expected, corrupted))
     if sha256_of(target, key) != expected:
         target.delete(key)
         raise StorageUnavailable(
@@ -331,6 +326,25 @@ def _copy_archive(backup: Backup, source: ObjectStore, target: ObjectStore) -> b
             "catalog's SHA-256; it was removed: rerun migrate_backups"
         )
     return True
+
+
+class _Checked:
+    """A reader that raises ``error`` at its end unless the bytes had ``sha256``.
+
+    Raised from the last read, before the target makes the object visible.
+    """
+
+    def __init__(self, reader, sha256: str, error: Exception) -> None:
+        self.reader, self.sha256, self.error = reader, sha256, error
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.reader.read(size)
+        if data:
+            self.digest.update(data)
+        elif self.digest.hexdigest() != self.sha256:
+            raise self.error
+        return data
 
 
 def _copy_small(name: str, source: ObjectStore, target: ObjectStore) -> bool:
