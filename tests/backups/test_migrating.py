@@ -393,3 +393,24 @@ def test_progress_is_shown_on_a_terminal_only(s3_target, world):
     assert piped.getvalue() == ""
     assert "\r1/2 backups" in terminal.getvalue()
     assert "\r2/2 backups" in terminal.getvalue()
+
+
+def test_a_large_archive_moves_in_parts_both_ways(s3_target, world, monkeypatch):
+    from backups import storage as storage_module
+
+    monkeypatch.setattr(storage_module, "PART_SIZE", 5 * 1024 * 1024)
+    monkeypatch.setattr(migrating, "SMALL_OBJECT", 5 * 1024 * 1024)
+    add_media(world.asha, os.urandom(12 * 1024 * 1024), name="video.bin")
+    ids = [create_full_backup()]
+    originals = stored_objects("backups", ids)
+
+    there = migrate("--to", "s3", "--delete-source")
+    back = migrate("--to", "file", "--delete-source")
+
+    assert there["status"] == back["status"] == "completed"
+    assert there["bytes_copied"] == back["bytes_copied"] > 12 * 1024 * 1024
+    assert stored_objects("backups-file", ids) == originals
+    assert stored_objects("backups-s3", ids) == {}
+    assert (
+        not make_client(s3_target).list_multipart_uploads(Bucket=BUCKET).get("Uploads")
+    )
