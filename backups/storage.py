@@ -25,7 +25,7 @@ from django.core.files.storage import FileSystemStorage, storages
 from backups.exceptions import StorageUnavailable
 
 PART_SIZE = 8 * 1024 * 1024
-UPLOAD_CONCURRENCY = 4  # parts in flight in ``write_from`` (S3)
+UPLOAD_CONCURRENCY = 2  # parts in flight in ``write_from`` (S3)
 PARTIAL_MARKER = ".partial-"
 # Aliases of settings.STORAGES naming the two places a backup can live. A
 # catalog entry (Backup.storage) names one of them, so it stays true when the
@@ -263,6 +263,9 @@ class S3ObjectStore:
             multipart_chunksize=PART_SIZE,
             max_concurrency=UPLOAD_CONCURRENCY,
         )
+        # Parts read ahead of the uploads (s3transfer's default, 10, would
+        # hold 80 MiB): memory stays a few parts whatever the archive's size.
+        config.max_in_memory_upload_chunks = UPLOAD_CONCURRENCY
         with _s3_errors(name):
             self._client.upload_fileobj(
                 reader, self._bucket, self._key(name), Config=config
