@@ -256,6 +256,7 @@ class S3ObjectStore:
     def write_from(self, name: str, reader: BinaryIO) -> None:
         # boto3's managed upload sends parts concurrently; it completes the
         # multipart upload only after the last read, and aborts it on error.
+        from boto3.exceptions import S3UploadFailedError
         from boto3.s3.transfer import TransferConfig
 
         config = TransferConfig(
@@ -266,10 +267,15 @@ class S3ObjectStore:
         # Parts read ahead of the uploads (s3transfer's default, 10, would
         # hold 80 MiB): memory stays a few parts whatever the archive's size.
         config.max_in_memory_upload_chunks = UPLOAD_CONCURRENCY
-        with _s3_errors(name):
-            self._client.upload_fileobj(
-                reader, self._bucket, self._key(name), Config=config
-            )
+        try:
+            with _s3_errors(name):
+                self._client.upload_fileobj(
+                    reader, self._bucket, self._key(name), Config=config
+                )
+        except S3UploadFailedError as exc:
+            raise StorageUnavailable(
+                f"the backup storage refused {name}: {exc}"
+            ) from exc
 
     def put(self, name: str, data: bytes) -> None:
         with _s3_errors(name):
