@@ -25,7 +25,9 @@ from django.core.files.storage import FileSystemStorage, storages
 from backups.exceptions import StorageUnavailable
 
 PART_SIZE = 8 * 1024 * 1024
-UPLOAD_CONCURRENCY = 2  # parts in flight in ``write_from`` (S3)
+# ``write_from`` on S3: parts of the smallest size S3 allows, a few in flight.
+STREAM_PART_SIZE = 5 * 1024 * 1024
+UPLOAD_CONCURRENCY = 4
 PARTIAL_MARKER = ".partial-"
 # Aliases of settings.STORAGES naming the two places a backup can live. A
 # catalog entry (Backup.storage) names one of them, so it stays true when the
@@ -260,12 +262,12 @@ class S3ObjectStore:
         from boto3.s3.transfer import TransferConfig
 
         config = TransferConfig(
-            multipart_threshold=PART_SIZE,
-            multipart_chunksize=PART_SIZE,
+            multipart_threshold=STREAM_PART_SIZE,
+            multipart_chunksize=STREAM_PART_SIZE,
             max_concurrency=UPLOAD_CONCURRENCY,
         )
         # Parts read ahead of the uploads (s3transfer's default, 10, would
-        # hold 80 MiB): memory stays a few parts whatever the archive's size.
+        # hold 50 MiB more): memory stays a few parts whatever the size.
         config.max_in_memory_upload_chunks = UPLOAD_CONCURRENCY
         try:
             with _s3_errors(name):
