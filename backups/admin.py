@@ -518,4 +518,5 @@ def backup_or_404(backup_id: str) -> Backup:
     return get_object_or_404(Backup, pk=backup_id)
 
 
+import backups.admin_migrations  # noqa: E402,F401  (storage migration runs)
 import backups.admin_schedules  # noqa: E402,F401  (backup schedules and their runs)

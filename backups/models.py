@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from backups.storage import configured_alias
+
 BACKUP_DATA_TYPES = ("messages", "conversations", "call_history", "media_files")
 
 
@@ -66,7 +68,11 @@ class Backup(models.Model):
     compressed_bytes = models.PositiveBigIntegerField(default=0)
     stored_bytes = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
-    storage = models.CharField(max_length=32, default="backups")
+    storage = models.CharField(
+        max_length=32,
+        default=configured_alias,
+        help_text="Alias of settings.STORAGES: where the archive and sidecars are.",
+    )
     object_key = models.CharField(max_length=255, blank=True)
     key_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -368,3 +374,83 @@ class ExportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.format} export {self.pk} of user {self.user_id}"
+
+
+class StorageMigration(models.Model):
+    """One run of ``migrate_backups``: its target, progress and problems.
+
+    A run killed midway is resumed by the next ``migrate_backups`` to the same
+    target; its items say how far each backup got.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
+        FAILED = "failed", "Failed"
+
+    target = models.CharField(max_length=32, help_text="Storage alias copied to.")
+    delete_source = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=24, choices=Status.choices, default=Status.RUNNING, db_index=True
+    )
+    backups_total = models.PositiveIntegerField(default=0)
+    backups_done = models.PositiveIntegerField(default=0)
+    objects_copied = models.PositiveIntegerField(default=0)
+    objects_skipped = models.PositiveIntegerField(
+        default=0, help_text="Already at the target and verified: not copied again."
+    )
+    bytes_total = models.PositiveBigIntegerField(default=0)
+    bytes_copied = models.PositiveBigIntegerField(default=0)
+    seconds = models.FloatField(default=0, help_text="Time spent copying, all tries.")
+    errors = models.JSONField(default=list, blank=True)
+    resumed = models.PositiveIntegerField(default=0)
+    requested_by = models.CharField(max_length=150, blank=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"migration {self.pk} to {self.target}"
+
+    @property
+    def rate(self) -> float:
+        """Bytes copied per second of copying."""
+        return self.bytes_copied / self.seconds if self.seconds else 0.0
+
+
+class StorageMigrationItem(models.Model):
+    """How far one backup got in a storage migration."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SWITCHED = "switched", "Copied, verified, catalog switched"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(
+        StorageMigration, on_delete=models.CASCADE, related_name="items"
+    )
+    backup_id = models.CharField(max_length=64)
+    source = models.CharField(max_length=32, help_text="Storage alias copied from.")
+    object_key = models.CharField(max_length=255)
+    state = models.CharField(
+        max_length=10, choices=State.choices, default=State.PENDING
+    )
+    bytes = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "backup_id"], name="migration_item_once_per_run"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.backup_id}: {self.state}"

@@ -15,16 +15,20 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from django.conf import settings
 from django.core.files.storage import FileSystemStorage, storages
 
 from backups.exceptions import ObjectMissing, StorageUnavailable
 
 PART_SIZE = 8 * 1024 * 1024
+# ``write_from`` on S3: parts of the smallest size S3 allows, a few in flight.
+STREAM_PART_SIZE = 5 * 1024 * 1024
+UPLOAD_CONCURRENCY = 4
 PARTIAL_MARKER = ".partial-"
 # S3 error codes that mean "these credentials may not do this" (a HEAD
 # request's answer has no body, hence the bare status).
@@ -37,6 +41,11 @@ ACCESS_DENIED = {
     "ExpiredToken",
     "InvalidToken",
 }
+# Aliases of settings.STORAGES naming the two places a backup can live. A
+# catalog entry (Backup.storage) names one of them, so it stays true when the
+# operator switches TALOWA_BACKUP_STORAGE; "backups" (the configured place)
+# is used only when neither alias reaches it (docs/operations.md).
+PLACE_ALIASES = ("backups-file", "backups-s3")
 
 
 class ObjectWriter(Protocol):
@@ -53,6 +62,12 @@ class ObjectStore(Protocol):
 
     def open_read(self, name: str) -> contextlib.AbstractContextManager[BinaryIO]:
         """Stream an object's bytes."""
+
+    def write_from(self, name: str, reader: BinaryIO) -> None:
+        """Stream ``reader`` to its end into ``name``, visible only on success.
+
+        An exception raised by ``reader.read`` leaves nothing under ``name``.
+        """
 
     def put(self, name: str, data: bytes) -> None:
         """Write a small object atomically, replacing any previous one."""
@@ -87,6 +102,43 @@ def object_store(alias: str = "backups") -> ObjectStore:
         f"the {alias!r} storage ({type(storage).__name__}) is not supported for "
         "backups; use the filesystem or S3 (TALOWA_BACKUP_STORAGE=file|s3)"
     )
+
+
+def place_of(alias: str) -> tuple[str, ...]:
+    """Return what identifies the place behind storage ``alias``.
+
+    Two aliases with one place (the same directory, or the same endpoint,
+    bucket and prefix) hold the same objects.
+    """
+    storage = storages[alias]
+    if isinstance(storage, FileSystemStorage):
+        return ("file", str(Path(storage.location).resolve()))
+    return (
+        "s3",
+        getattr(storage, "endpoint_url", None) or "",
+        getattr(storage, "bucket_name", None) or "",
+        getattr(storage, "location", ""),
+    )
+
+
+def configured_alias() -> str:
+    """Return the place alias of the configured backup storage (new backups)."""
+    configured = place_of("backups")
+    for alias in PLACE_ALIASES:
+        if alias in settings.STORAGES and place_of(alias) == configured:
+            return alias
+    return "backups"
+
+
+def backup_stores(aliases: Iterable[str] = ()) -> list[ObjectStore]:
+    """Return one store per distinct place among ``aliases`` and the configured one."""
+    stores, seen = [], set()
+    for alias in ("backups", *aliases):
+        place = place_of(alias)
+        if place not in seen:
+            seen.add(place)
+            stores.append(object_store(alias))
+    return stores
 
 
 class FileObjectStore:
@@ -135,6 +187,11 @@ class FileObjectStore:
             raise StorageUnavailable(f"cannot read {name}: {exc.strerror}") from exc
         with handle:
             yield handle
+
+    def write_from(self, name: str, reader: BinaryIO) -> None:
+        with self.open_write(name) as out:
+            while data := reader.read(PART_SIZE):
+                out.write(data)
 
     def put(self, name: str, data: bytes) -> None:
         with self.open_write(name) as out:
@@ -219,6 +276,30 @@ class S3ObjectStore:
             yield _S3Reader(stream, name)
         finally:
             stream.close()
+
+    def write_from(self, name: str, reader: BinaryIO) -> None:
+        # boto3's managed upload sends parts concurrently; it completes the
+        # multipart upload only after the last read, and aborts it on error.
+        from boto3.exceptions import S3UploadFailedError
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(
+            multipart_threshold=STREAM_PART_SIZE,
+            multipart_chunksize=STREAM_PART_SIZE,
+            max_concurrency=UPLOAD_CONCURRENCY,
+        )
+        # Parts read ahead of the uploads (s3transfer's default, 10, would
+        # hold 50 MiB more): memory stays a few parts whatever the size.
+        config.max_in_memory_upload_chunks = UPLOAD_CONCURRENCY
+        try:
+            with _s3_errors(name):
+                self._client.upload_fileobj(
+                    reader, self._bucket, self._key(name), Config=config
+                )
+        except S3UploadFailedError as exc:
+            raise StorageUnavailable(
+                f"the backup storage refused {name}: {exc}"
+            ) from exc
 
     def put(self, name: str, data: bytes) -> None:
         with _s3_errors(name):

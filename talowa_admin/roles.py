@@ -24,6 +24,7 @@ _VIEWER = {
     "backups.view_backupschedule",
     "backups.view_backupschedulerun",
     "backups.view_exportjob",
+    "backups.view_storagemigration",
     "recovery.view_recoveryplan",
     "recovery.view_recoveryrun",
     "recovery.view_restoredrill",

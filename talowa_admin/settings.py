@@ -165,22 +165,32 @@ TALOWA_BACKUP_COMPRESSION_LEVEL = _env.int(
 TALOWA_BACKUP_STORAGE = _env.choice(
     "TALOWA_BACKUP_STORAGE", ("file", "s3"), "file", check_id="talowa.E005"
 )
+# Both places a backup can live. "backups" is the one TALOWA_BACKUP_STORAGE
+# names, where new backups go; migrate_backups --to file|s3 copies backups to
+# "backups-file" or "backups-s3" and records that alias in the catalog
+# (Backup.storage), so a moved backup stays readable before and after the
+# operator switches TALOWA_BACKUP_STORAGE (docs/operations.md).
+_file_backup_storage = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": TALOWA_DATA_DIR / "backups"},
+}
+_s3_backup_storage = {
+    "BACKEND": "storages.backends.s3.S3Storage",
+    "OPTIONS": {
+        "bucket_name": _env.str("AWS_STORAGE_BUCKET_NAME"),
+        "endpoint_url": _env.str("AWS_S3_ENDPOINT_URL") or None,
+        "access_key": _env.str("AWS_ACCESS_KEY_ID") or None,
+        "secret_key": _env.str("AWS_SECRET_ACCESS_KEY") or None,
+        "region_name": _env.str("AWS_S3_REGION_NAME") or None,
+        "addressing_style": _env.str("AWS_S3_ADDRESSING_STYLE", "path"),
+        "location": _env.str("AWS_LOCATION", "backups"),
+        "default_acl": None,
+        "file_overwrite": True,
+        "querystring_auth": False,
+    },
+}
 if TALOWA_BACKUP_STORAGE == "s3":
-    _backup_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": _env.str("AWS_STORAGE_BUCKET_NAME"),
-            "endpoint_url": _env.str("AWS_S3_ENDPOINT_URL") or None,
-            "access_key": _env.str("AWS_ACCESS_KEY_ID") or None,
-            "secret_key": _env.str("AWS_SECRET_ACCESS_KEY") or None,
-            "region_name": _env.str("AWS_S3_REGION_NAME") or None,
-            "addressing_style": _env.str("AWS_S3_ADDRESSING_STYLE", "path"),
-            "location": _env.str("AWS_LOCATION", "backups"),
-            "default_acl": None,
-            "file_overwrite": True,
-            "querystring_auth": False,
-        },
-    }
+    _backup_storage = _s3_backup_storage
     if not _backup_storage["OPTIONS"]["bucket_name"]:
         _env.problems.append(
             Problem(
@@ -191,10 +201,7 @@ if TALOWA_BACKUP_STORAGE == "s3":
             )
         )
 else:
-    _backup_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": TALOWA_DATA_DIR / "backups"},
-    }
+    _backup_storage = _file_backup_storage
 
 STORAGES = {
     "default": {
@@ -210,6 +217,8 @@ STORAGES = {
         "OPTIONS": {"location": TALOWA_DATA_DIR / "exports"},
     },
     "backups": _backup_storage,
+    "backups-file": _file_backup_storage,
+    "backups-s3": _s3_backup_storage,
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"

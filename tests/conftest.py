@@ -36,6 +36,7 @@ DATA_STORAGES = {
     "media": "media",
     "exports": "exports",
     "backups": "backups",
+    "backups-file": "backups",
 }
 FILE_SYSTEM_STORAGE = "django.core.files.storage.FileSystemStorage"
 

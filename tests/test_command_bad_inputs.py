@@ -116,6 +116,13 @@ CASES: list[tuple[list[str], str]] = [
         ],
         "missing.json: No such file or directory",
     ),
+    (["migrate_backups", "--to", "ftp"], "invalid choice: 'ftp'"),
+    (["migrate_backups"], "the following arguments are required: --to"),
+    (
+        ["convert_backups", "--all", "--compression-level", "99"],
+        "--compression-level must be between -7 and 19",
+    ),
+    (["convert_backups", "--ids", "backup_nope"], "no completed backup backup_nope"),
     (["check_health", "--fast"], "unrecognized arguments: --fast"),
     (
         ["run_restore_drill", "backup_nope"],

@@ -5,7 +5,10 @@ the key that wraps it and wrapped again with the primary key, and only the
 small sidecar objects are rewritten (each atomically, both copies of each,
 see ``backups/services/sidecars.py``). Rotation also repairs: a missing or
 damaged copy is rewritten from the intact one. The storage is the source of
-truth, so archives missing from the catalog are rotated too.
+truth, so archives missing from the catalog are rotated too. Every place
+that holds backups is covered: the configured storage and each storage the
+catalog names (after ``migrate_backups``, before TALOWA_BACKUP_STORAGE is
+switched, the two differ).
 
 A key may leave ``TALOWA_BACKUP_KEYS`` (``retirement_check``) only when no
 sidecar copy is wrapped by it and every backup has both sidecar copies
@@ -19,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +43,7 @@ from backups.services.sidecars import (
     stored_archive_keys,
     stored_object_keys,
 )
-from backups.storage import ObjectStore, object_store
+from backups.storage import ObjectStore, backup_stores
 from talowa_admin.audit import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -47,10 +51,9 @@ logger = logging.getLogger(__name__)
 
 def keys_in_use(*, store: ObjectStore | None = None) -> dict[str, list[str]]:
     """Return, per key id, the backups with a sidecar copy wrapped by it."""
-    store = store or object_store()
     found: dict[str, set[str]] = defaultdict(set)
-    for object_key in stored_object_keys(store):
-        for copy in read_sidecar_copies(store, object_key):
+    for place, object_key in _stored_objects(store, stored_object_keys):
+        for copy in read_sidecar_copies(place, object_key):
             try:
                 sidecar = parse_sidecar(copy.data) if copy.data else None
             except BackupError:
@@ -65,10 +68,9 @@ def rotate_keys(
 ) -> dict[str, Any]:
     """Wrap every data key with the primary key, in both sidecar copies."""
     keyring = keyring or load_keyring()
-    store = object_store()
     primary = keyring.primary_id
     rewrapped, repaired, unchanged, failed = [], [], [], {}
-    for object_key in stored_object_keys(store):
+    for store, object_key in _stored_objects(None, stored_object_keys):
         copies = read_sidecar_copies(store, object_key)
         try:
             chosen = usable_sidecar(
@@ -96,7 +98,7 @@ def rotate_keys(
         "repaired": repaired,
         "unchanged": len(unchanged),
         "failed": failed,
-        "in_use": keys_in_use(store=store) if not dry_run else None,
+        "in_use": keys_in_use() if not dry_run else None,
     }
     if not dry_run:
         record_audit_event(
@@ -122,14 +124,13 @@ def retirement_check(
     wrapped by the key and every copy opens with the remaining keys.
     """
     keyring = keyring or load_keyring()
-    store = store or object_store()
     if key_id == keyring.primary_id:
         return _verdict(key_id, primary=True)
     remaining = KeyRing((k, keyring.get(k)) for k in keyring.ids if k != key_id)
     still_wrapping, dependent, unpaired = [], [], {}
-    for object_key in stored_archive_keys(store):
+    for place, object_key in _stored_objects(store, stored_archive_keys):
         try:
-            with store.open_read(object_key) as stream:
+            with place.open_read(object_key) as stream:
                 header = read_archive_header(stream)
         except BackupError as exc:
             unpaired[backup_id_of(object_key)] = f"its archive is unreadable ({exc})"
@@ -137,7 +138,7 @@ def retirement_check(
         if header.key_id == key_id:
             dependent.append(header.archive_id)
         problems = []
-        for copy in read_sidecar_copies(store, object_key):
+        for copy in read_sidecar_copies(place, object_key):
             problem = _copy_problem(copy, key_id, remaining, header)
             if problem == "wrapped":
                 still_wrapping.append(header.archive_id)
@@ -153,6 +154,20 @@ def retirement_check(
         dependent=dependent,
         unpaired=unpaired,
     )
+
+
+def _stored_objects(
+    store: ObjectStore | None, lister: Any
+) -> Iterator[tuple[ObjectStore, str]]:
+    """Yield (store, object key) for ``store``, or for every place holding backups."""
+    if store is not None:
+        stores = [store]
+    else:
+        aliases = Backup.objects.values_list("storage", flat=True).distinct()
+        stores = backup_stores(sorted(set(aliases)))
+    for each in stores:
+        for object_key in lister(each):
+            yield each, object_key
 
 
 def _copy_problem(

@@ -18,6 +18,7 @@ VIEWER_SEES = {
     "backups.backupschedule",
     "backups.backupschedulerun",
     "backups.exportjob",
+    "backups.storagemigration",
     "django_q.failure",
     "django_q.schedule",
     "django_q.success",

@@ -1,0 +1,401 @@
+"""Move backups from one storage to another (``migrate_backups``), verified.
+
+Where a backup lives: ``Backup.storage`` is an alias of ``settings.STORAGES``.
+``backups`` is the storage ``TALOWA_BACKUP_STORAGE`` names (new backups go
+there); ``backups-file`` (``TALOWA_DATA_DIR/backups``) and ``backups-s3``
+(the bucket of the ``AWS_*`` variables) are the two places a backup can be
+moved to. Two aliases that reach the same directory or bucket prefix are the
+same place, and a backup already there is not moved.
+
+Invariants:
+- At every moment the catalog names a storage holding the backup's complete,
+  intact archive: its location is switched to the target only after the
+  target's copy has been read back with the catalog's SHA-256 and both
+  sidecar copies read back equal to the source's, byte for byte; the switch
+  and the item's state change commit together.
+- A source object is deleted only with ``delete_source`` and only after the
+  switch; two aliases of one place never count as source and target.
+- A source archive whose bytes do not have the catalog's SHA-256 is not
+  copied (its partial target object is removed): the item fails, the source
+  stays, the run ends "completed with errors".
+- An object appears at the target only once complete (``backups.storage``);
+  a rerun after a crash resumes the dead run, finds the archives already at
+  the target, verifies them and does not copy them again (sidecars, a few
+  kilobytes each, are simply written again).
+- Media blobs travel inside their archive (blob sections, docs/
+  archive-format.md section 13.1): the archive's checksum covers them.
+
+Steps for each backup: 1. copy (or verify) the archive; 2. copy (or verify)
+both sidecar copies; 3. switch the catalog; 4. with ``delete_source``,
+delete the source's archive and sidecars.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from backups.exceptions import ArchiveCorrupted, BackupError, StorageUnavailable
+from backups.models import Backup, StorageMigration, StorageMigrationItem
+from backups.services.sidecars import COPY_PREFIX, sidecar_names
+from backups.storage import PART_SIZE, ObjectStore, object_store, place_of
+from talowa_admin import liveness, locks
+from talowa_admin.audit import record_audit_event
+
+logger = logging.getLogger(__name__)
+
+TARGETS = {"file": "backups-file", "s3": "backups-s3"}
+MIGRATION_LOCK = "backup-migration"
+COPY_CHUNK = 1024 * 1024
+# Archives up to this size are copied in one request, through memory.
+SMALL_OBJECT = PART_SIZE
+
+Item = StorageMigrationItem
+Progress = Callable[[StorageMigration], None]
+
+
+def target_alias(to: str) -> str:
+    """Return the storage alias of target ``to`` (``file`` or ``s3``)."""
+    if to not in TARGETS:
+        raise BackupError(f"--to must be file or s3, not {to!r}")
+    alias = TARGETS[to]
+    if to == "s3" and not object_store(alias).storage.bucket_name:
+        raise BackupError(
+            "--to s3 needs the bucket: set AWS_STORAGE_BUCKET_NAME (and "
+            "AWS_S3_ENDPOINT_URL for a store other than Amazon S3)"
+        )
+    return alias
+
+
+def backups_to_move(alias: str) -> list[Backup]:
+    """Return the completed backups whose catalog location is not ``alias``'s place."""
+    target = place_of(alias)
+    places: dict[str, tuple[str, ...]] = {}
+    moving = []
+    completed = Backup.objects.filter(status=Backup.Status.COMPLETED).exclude(
+        object_key=""
+    )
+    for backup in completed.order_by("created_at", "id"):
+        if backup.storage not in places:
+            places[backup.storage] = place_of(backup.storage)
+        if places[backup.storage] != target:
+            moving.append(backup)
+    return moving
+
+
+def migrate_backups(
+    *,
+    to: str,
+    dry_run: bool = False,
+    delete_source: bool = False,
+    actor: Any = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Copy every backup to storage ``to``, verify it, switch the catalog."""
+    alias = target_alias(to)
+    if dry_run:
+        return _preview(alias, to=to, delete_source=delete_source, actor=actor)
+    try:
+        with locks.hold(MIGRATION_LOCK, purpose=f"migrate_backups --to {to}"):
+            run = _start_or_resume(alias, delete_source=delete_source, actor=actor)
+            try:
+                with liveness.Heartbeat(StorageMigration.objects.filter(pk=run.pk)):
+                    _run(run, progress=progress)
+            except BackupError as exc:
+                _end(run, StorageMigration.Status.FAILED, str(exc))
+                raise BackupError(
+                    f"migration run {run.pk} stopped: {exc}; run migrate_backups "
+                    "again to resume it"
+                ) from exc
+    except locks.LockHeld as exc:
+        raise BackupError(f"{exc}; wait for it to finish") from exc
+    record_audit_event(
+        actor=actor,
+        action="backup.migrate",
+        target=run,
+        details=summarize(run),
+    )
+    return summarize(run)
+
+
+def _preview(alias: str, *, to: str, delete_source: bool, actor: Any) -> dict:
+    moving = backups_to_move(alias)
+    result = {
+        "dry_run": True,
+        "target": alias,
+        "delete_source": delete_source,
+        "backups": [b.id for b in moving],
+        "backups_total": len(moving),
+        "bytes_total": sum(b.stored_bytes for b in moving),
+    }
+    record_audit_event(
+        actor=actor,
+        action="backup.migrate_preview",
+        details={k: v for k, v in result.items() if k != "backups"},
+    )
+    return result
+
+
+def _start_or_resume(
+    alias: str, *, delete_source: bool, actor: Any
+) -> StorageMigration:
+    """Take over the last unfinished run to ``alias``, or start a new run.
+
+    A run is unfinished when its worker died or it failed with backups still
+    pending or copied but not yet done; the migration lock, held here, means
+    no live run exists.
+    """
+    running = StorageMigration.objects.filter(status=StorageMigration.Status.RUNNING)
+    for run in liveness.dead(running):
+        _end(run, StorageMigration.Status.FAILED, liveness.died_reason(run))
+    unfinished = (
+        StorageMigration.objects.filter(
+            target=alias,
+            status=StorageMigration.Status.FAILED,
+            items__state__in=[Item.State.PENDING, Item.State.SWITCHED],
+        )
+        .order_by("-started_at")
+        .first()
+    )
+    if unfinished is not None:
+        run = unfinished
+        run.resumed += 1
+        run.status = StorageMigration.Status.RUNNING
+        run.finished_at = None
+        run.worker, run.heartbeat_at = locks.this_holder(), timezone.now()
+        run.delete_source = delete_source
+        run.save()
+        logger.info("storage migration %s resumed", run.pk)
+        return run
+    return StorageMigration.objects.create(
+        target=alias,
+        delete_source=delete_source,
+        requested_by=str(actor or "")[:150],
+        worker=locks.this_holder(),
+        heartbeat_at=timezone.now(),
+    )
+
+
+def _end(run: StorageMigration, status: str, error: str = "") -> None:
+    run.status = status
+    if error:
+        run.errors = [*run.errors, {"error": error}]
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "errors", "finished_at"])
+
+
+def _run(run: StorageMigration, *, progress: Progress | None) -> None:
+    target = object_store(run.target)
+    writing = Backup.objects.filter(
+        status__in=[Backup.Status.RUNNING, Backup.Status.PENDING]
+    )
+    if not writing.exists():  # else the partials may be a running backup's
+        for prefix in ("archives", COPY_PREFIX.rstrip("/")):
+            target.remove_partials(prefix)  # left by a killed run
+    _plan(run)
+    for item in run.items.exclude(state__in=[Item.State.DONE, Item.State.FAILED]):
+        _migrate_item(run, item, target)
+        if progress:
+            progress(run)
+    failed = run.items.filter(state=Item.State.FAILED).exists()
+    run.finished_at = timezone.now()
+    run.status = (
+        StorageMigration.Status.COMPLETED_WITH_ERRORS
+        if failed
+        else StorageMigration.Status.COMPLETED
+    )
+    run.save()
+    logger.info("storage migration %s: %s", run.pk, summarize(run))
+
+
+def _plan(run: StorageMigration) -> None:
+    """Add an item for every backup still to move; total the run's work."""
+    known = set(run.items.values_list("backup_id", flat=True))
+    Item.objects.bulk_create(
+        Item(
+            run=run,
+            backup_id=backup.id,
+            source=backup.storage,
+            object_key=backup.object_key,
+            bytes=backup.stored_bytes,
+        )
+        for backup in backups_to_move(run.target)
+        if backup.id not in known
+    )
+    run.backups_total = run.items.count()
+    run.bytes_total = sum(run.items.values_list("bytes", flat=True))
+    run.save(update_fields=["backups_total", "bytes_total"])
+
+
+def _migrate_item(run: StorageMigration, item: Item, target: ObjectStore) -> None:
+    backup = Backup.objects.filter(pk=item.backup_id).first()
+    if item.state == Item.State.PENDING:
+        if (
+            backup is None
+            or backup.status != Backup.Status.COMPLETED
+            or backup.storage != item.source
+        ):
+            # Expired, deleted or moved by someone else meanwhile: nothing to do.
+            _set_state(run, item, Item.State.DONE)
+            return
+        started = time.monotonic()
+        try:
+            copied = _copy_backup(backup, object_store(item.source), target)
+        except BackupError as exc:
+            _fail(run, item, str(exc))
+            return
+        with transaction.atomic():
+            switched = Backup.objects.filter(pk=backup.pk, storage=item.source).update(
+                storage=run.target
+            )
+            run.objects_copied += sum(copied.values())
+            run.objects_skipped += len(copied) - sum(copied.values())
+            run.bytes_copied += item.bytes if copied[backup.object_key] else 0
+            run.seconds += time.monotonic() - started
+            # Not switched (the backup left the catalog meanwhile): its
+            # source is not this run's to delete.
+            _set_state(run, item, Item.State.SWITCHED if switched else Item.State.DONE)
+    if item.state == Item.State.SWITCHED:
+        if run.delete_source:
+            _delete_source(object_store(item.source), item.object_key)
+        _set_state(run, item, Item.State.DONE)
+
+
+def _set_state(run: StorageMigration, item: Item, state: str) -> None:
+    with transaction.atomic():
+        item.state = state
+        item.save(update_fields=["state", "error"])
+        run.backups_done = run.items.filter(
+            state__in=[Item.State.DONE, Item.State.SWITCHED]
+        ).count()
+        run.save()
+
+
+def _fail(run: StorageMigration, item: Item, reason: str) -> None:
+    logger.warning("storage migration %s: %s: %s", run.pk, item.backup_id, reason)
+    item.error = reason[:2000]
+    run.errors = [*run.errors, {"backup": item.backup_id, "error": reason}]
+    _set_state(run, item, Item.State.FAILED)
+
+
+def _copy_backup(
+    backup: Backup, source: ObjectStore, target: ObjectStore
+) -> dict[str, bool]:
+    """Copy the archive and both sidecar copies; say which had to be copied."""
+    copied = {backup.object_key: _copy_archive(backup, source, target)}
+    for name in sidecar_names(backup.object_key):
+        copied[name] = _copy_small(name, source, target)
+    return copied
+
+
+def _copy_archive(backup: Backup, source: ObjectStore, target: ObjectStore) -> bool:
+    """Copy the archive unless the target holds it intact; True if copied."""
+    key, expected = backup.object_key, backup.sha256
+    if not expected:
+        raise BackupError(
+            f"backup {backup.id} has no checksum in the catalog; run "
+            "verify_backup on it, or list_backups --from-storage --rebuild-catalog"
+        )
+    if target.exists(key) and sha256_of(target, key) == expected:
+        return False
+    corrupted = ArchiveCorrupted(
+        f"{key} in storage {backup.storage!r} does not match the catalog's "
+        f"SHA-256: not copied, the source is kept; verify_backup {backup.id} "
+        "says what is damaged",
+        archive_id=backup.id,
+    )
+    if backup.stored_bytes <= SMALL_OBJECT:
+        # One request instead of a multipart upload's three.
+        data = source.get(key)
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise corrupted
+        target.put(key, data)
+    else:
+        with source.open_read(key) as reader:
+            target.write_from(key, _Checked(reader, expected, corrupted))
+    if sha256_of(target, key) != expected:
+        target.delete(key)
+        raise StorageUnavailable(
+            f"the copy of {key} read back from the target does not match the "
+            "catalog's SHA-256; it was removed: rerun migrate_backups"
+        )
+    return True
+
+
+class _Checked:
+    """A reader that raises ``error`` at its end unless the bytes had ``sha256``.
+
+    Raised from the last read, before the target makes the object visible.
+    """
+
+    def __init__(self, reader, sha256: str, error: Exception) -> None:
+        self.reader, self.sha256, self.error = reader, sha256, error
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.reader.read(size)
+        if data:
+            self.digest.update(data)
+        elif self.digest.hexdigest() != self.sha256:
+            raise self.error
+        return data
+
+
+def _copy_small(name: str, source: ObjectStore, target: ObjectStore) -> bool:
+    """Copy sidecar copy ``name``; False when the source has none.
+
+    A sidecar is a few kilobytes: writing it again costs less than asking
+    the target whether it has it already.
+    """
+    if not source.exists(name):
+        # A lost copy is not made up here: rotate_keys repairs it from the other.
+        logger.warning("sidecar copy %s is missing at the source", name)
+        return False
+    data = source.get(name)
+    target.put(name, data)
+    if target.get(name) != data:
+        raise StorageUnavailable(
+            f"the copy of {name} read back from the target differs from the "
+            "source: rerun migrate_backups"
+        )
+    return True
+
+
+def sha256_of(store: ObjectStore, name: str) -> str:
+    """Return the SHA-256 of object ``name``, read in a stream."""
+    digest = hashlib.sha256()
+    with store.open_read(name) as reader:
+        while data := reader.read(COPY_CHUNK):
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def _delete_source(source: ObjectStore, object_key: str) -> None:
+    for name in (object_key, *sidecar_names(object_key)):
+        source.delete(name)
+
+
+def summarize(run: StorageMigration) -> dict[str, Any]:
+    """Describe a run as ``migrate_backups --json`` prints it."""
+    return {
+        "run": run.pk,
+        "target": run.target,
+        "status": str(run.status),
+        "delete_source": run.delete_source,
+        "resumed": run.resumed,
+        "backups_total": run.backups_total,
+        "backups_done": run.backups_done,
+        "objects_copied": run.objects_copied,
+        "objects_skipped": run.objects_skipped,
+        "bytes_total": run.bytes_total,
+        "bytes_copied": run.bytes_copied,
+        "seconds": round(run.seconds, 3),
+        "bytes_per_second": round(run.rate),
+        "errors": run.errors,
+    }
