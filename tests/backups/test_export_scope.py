@@ -71,6 +71,12 @@ def scope_world(world):
     Participant.objects.filter(conversation=world.group, user=asha).update(
         joined_at=now - timedelta(minutes=1)
     )
+    # asha joined the direct conversation well before its messages. (On
+    # PostgreSQL a row's created_at is at most its transaction's start, and
+    # this test runs in one transaction, so "now" here is later than that.)
+    Participant.objects.filter(conversation=world.direct).update(
+        joined_at=now - timedelta(minutes=5)
+    )
     early = Message.objects.create(
         conversation=world.group, sender=ravi, kind="group", body=BEFORE_SHE_JOINED
     )
