@@ -441,4 +441,4 @@ if _refusals:
     raise ImproperlyConfigured(
         "TALOWA_ENV=production refuses to start. " + " ".join(_refusals)
     )
-del _env, _refusals, _backup_storage
+del _env, _refusals, _backup_storage, _file_backup_storage, _s3_backup_storage
