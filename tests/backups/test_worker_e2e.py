@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -41,15 +38,7 @@ def test_a_real_qcluster_runs_a_queued_backup(scratch):  # noqa: F811
         "--noinput",
     )
     scratch.manage(url, "shell", "-c", QUEUE_BACKUP)
-    cluster = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=scratch.env(url),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with scratch.cluster(url) as cluster:
         deadline = time.monotonic() + 90
         while True:
             listed = json.loads(scratch.manage(url, "list_backups", "--json").stdout)
@@ -59,12 +48,6 @@ def test_a_real_qcluster_runs_a_queued_backup(scratch):  # noqa: F811
             assert cluster.poll() is None, cluster.stderr.read()
             assert time.monotonic() < deadline, "the worker never ran the backup"
             time.sleep(1)
-    finally:
-        cluster.send_signal(signal.SIGTERM)
-        try:
-            cluster.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            cluster.kill()
     assert done[0]["counts"]["messages"] == 200
     verified = json.loads(
         scratch.manage(url, "verify_backup", done[0]["id"], "--json").stdout

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
+
 from django.db import connection
 
 from tests.backups.conftest import World, add_media, world  # noqa: F401
@@ -135,6 +139,26 @@ class Scratch:
         if check and result.returncode != 0:
             raise AssertionError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
         return result
+
+    @contextlib.contextmanager
+    def cluster(self, url: str) -> Iterator[subprocess.Popen]:
+        """Run a real ``qcluster`` on ``url`` for the block, and stop it after."""
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=self.env(url),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
     def state(self, url: str) -> dict:
         return {

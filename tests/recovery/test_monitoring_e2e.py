@@ -4,9 +4,6 @@ weekly restore drill run as schedules, and the health check sees the cluster."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -45,15 +42,7 @@ def test_schedules_run_in_a_real_cluster_and_health_sees_it(scratch):  # noqa: F
     scratch.manage(url, "shell", "-c", REGISTER_DUE_NOW)
     idle = scratch.manage(url, "check_health", "--json", "--no-record", check=False)
     assert json.loads(idle.stdout)["components"]["workers"]["status"] == "unhealthy"
-    cluster = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=scratch.env(url),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with scratch.cluster(url) as cluster:
         deadline = time.monotonic() + 150
         while True:
             output = scratch.manage(url, "shell", "-c", RESULTS).stdout
@@ -67,11 +56,5 @@ def test_schedules_run_in_a_real_cluster_and_health_sees_it(scratch):  # noqa: F
             assert cluster.poll() is None, cluster.stderr.read()
             assert time.monotonic() < deadline, f"the schedules never ran: {results}"
             time.sleep(2)
-    finally:
-        cluster.send_signal(signal.SIGTERM)
-        try:
-            cluster.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            cluster.kill()
     assert results["drills"] == ["passed"]
     assert workers["status"] == "healthy", workers

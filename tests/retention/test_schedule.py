@@ -4,9 +4,6 @@ by a real cluster."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -72,15 +69,7 @@ def test_a_real_cluster_runs_the_daily_cleanup(scratch):  # noqa: F811
     url = scratch.url(connection.vendor)
     scratch.manage(url, "migrate", "-v0")
     scratch.manage(url, "shell", "-c", SETUP)
-    cluster = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=scratch.env(url),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with scratch.cluster(url) as cluster:
         deadline = time.monotonic() + 120
         while True:
             out = scratch.manage(url, "shell", "-c", RUNS).stdout
@@ -90,11 +79,5 @@ def test_a_real_cluster_runs_the_daily_cleanup(scratch):  # noqa: F811
             assert cluster.poll() is None, cluster.stderr.read()
             assert time.monotonic() < deadline, "the cluster never ran the cleanup"
             time.sleep(2)
-    finally:
-        cluster.send_signal(signal.SIGTERM)
-        try:
-            cluster.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            cluster.kill()
     assert runs[0]["trigger"] == "schedule"
     assert runs[0]["counts"]["system_messages"] == 1
