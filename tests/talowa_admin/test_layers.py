@@ -30,7 +30,7 @@ PACKAGES = ("talowa_admin", *APPS)
 # is its top floor, which imports the apps.
 GROUND_FLOOR = frozenset(
     {
-        "talowa_admin",  # the package itself (an empty __init__)
+        "talowa_admin",  # the package itself (a docstring)
         "talowa_admin.admin_base",  # the read-only admin base
         "talowa_admin.apps",
         "talowa_admin.audit",  # the audit trail
