@@ -38,7 +38,7 @@ from backups.services.presenting import (
     stored_manifest,
 )
 from talowa_admin import queue
-from talowa_admin.admin import ReadOnlyAdmin
+from talowa_admin.admin_base import ReadOnlyAdmin
 from talowa_admin.audit import record_audit_event
 from talowa_admin.humanize import human_duration, human_size
 

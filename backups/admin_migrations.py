@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 
 from backups.models import StorageMigration, StorageMigrationItem
-from talowa_admin.admin import ReadOnlyAdmin
+from talowa_admin.admin_base import ReadOnlyAdmin
 
 
 class StorageMigrationItemInline(admin.TabularInline):

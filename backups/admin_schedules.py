@@ -28,7 +28,7 @@ from backups.services.scheduling import (
     set_schedules_enabled,
 )
 from backups.services.scheduling.validation import schedule_timing
-from talowa_admin.admin import ReadOnlyAdmin
+from talowa_admin.admin_base import ReadOnlyAdmin
 
 RECENT_RUNS = 20
 DATA_LABELS = {

@@ -10,8 +10,16 @@ import logging
 from typing import Any
 
 from backups.exceptions import BackupError
+from backups.models import Backup
 from backups.selectors import chain_of, latest_completed
-from backups.services import expiry, exporting, scheduling, verify_backup
+from backups.services import (
+    create_full_backup,
+    create_incremental_backup,
+    expiry,
+    exporting,
+    scheduling,
+    verify_backup,
+)
 from talowa_admin.models import SystemSettings
 from talowa_admin.queue import user_by_id
 
@@ -55,8 +63,6 @@ def run_backup(
     """Take a full or incremental backup (of one user when ``user_id``)."""
     from django.contrib.auth import get_user_model
 
-    from backups.services import create_full_backup, create_incremental_backup
-
     user = get_user_model().objects.get(pk=user_id) if user_id else None
     actor = user_by_id(actor_id) if actor_id else "worker"
     if kind == "incremental":
@@ -68,9 +74,6 @@ def run_backup(
 
 def verify_backups(backup_ids: list[str], actor_id: int | None = None) -> str:
     """Verify backups; raise if any fails, so the queue shows the failure."""
-    from backups.models import Backup
-    from backups.services import verify_backup
-
     actor = user_by_id(actor_id)
     failed = []
     for backup in Backup.objects.filter(pk__in=backup_ids).order_by("created_at"):

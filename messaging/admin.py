@@ -16,7 +16,7 @@ from messaging.models import (
     Participant,
     Tombstone,
 )
-from talowa_admin.admin import ReadOnlyAdmin
+from talowa_admin.admin_base import ReadOnlyAdmin
 
 
 class ParticipantInline(admin.TabularInline):

@@ -42,7 +42,7 @@ from recovery.plan_forms import RecoveryPlanForm, RunPlanForm
 from recovery.services.plans import mark_dead_runs, start_recovery_run
 from recovery.services.restoring import resolve_target
 from talowa_admin import locks, queue
-from talowa_admin.admin import ReadOnlyAdmin
+from talowa_admin.admin_base import ReadOnlyAdmin
 from talowa_admin.audit import record_audit_event
 
 RESTORE_PERMISSION = "backups.restore_backup"

@@ -27,7 +27,7 @@ from retention.services import (
 )
 from retention.types import RETENTION_TYPE_LABELS, RETENTION_TYPES
 from talowa_admin import queue
-from talowa_admin.admin import ReadOnlyAdmin
+from talowa_admin.admin_base import ReadOnlyAdmin
 
 
 def _counts_text(counts: dict) -> str:

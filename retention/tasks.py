@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from retention.services import cleanup_expired_messages
+from retention import services
 from talowa_admin.models import SystemSettings
+from talowa_admin.queue import user_by_id
 
 logger = logging.getLogger(__name__)
 
@@ -15,12 +16,11 @@ def run_scheduled_cleanup() -> dict:
     if not SystemSettings.load().enable_automatic_cleanup:
         logger.info("retention: automatic cleanup is off; nothing done")
         return {"skipped": "automatic cleanup is off"}
-    return cleanup_expired_messages(actor="schedule:retention", trigger="schedule")
+    return services.cleanup_expired_messages(
+        actor="schedule:retention", trigger="schedule"
+    )
 
 
 def restore_archive_batch(batch_id: int, actor_id: int | None = None) -> dict:
     """Restore an archive batch in a worker (queued from the admin)."""
-    from retention.services import restore_archive_batch as restore
-    from talowa_admin.queue import user_by_id
-
-    return restore(batch_id=batch_id, actor=user_by_id(actor_id))
+    return services.restore_archive_batch(batch_id=batch_id, actor=user_by_id(actor_id))

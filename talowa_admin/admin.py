@@ -1,4 +1,8 @@
-"""Admin for the audit trail (read-only) and the system settings (one row)."""
+"""Admin for the audit trail (read-only) and the system settings (one row).
+
+The top floor of talowa_admin: it calls the facade, which imports the apps.
+The apps' admins build on ``talowa_admin.admin_base`` instead.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from retention.exceptions import InvalidRetentionPolicy
 from retention.services import validate_periods
 from talowa_admin import services
+from talowa_admin.admin_base import ReadOnlyAdmin
 from talowa_admin.audit import record_audit_event
 from talowa_admin.forms import (
     RETENTION_FIELDS,
@@ -21,19 +26,6 @@ from talowa_admin.forms import (
 )
 from talowa_admin.humanize import split_size
 from talowa_admin.models import DEFAULT_RETENTION_PERIODS, AuditEvent, SystemSettings
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Job records and logs: visible to those allowed, changed by nobody."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AuditEvent)

@@ -17,10 +17,12 @@ from django.db import transaction
 from django.db.models import Count, Max, Q, Sum
 
 from backups.models import Backup
+from backups.selectors import newest_audit_anchor
 from backups.services import (
     create_backup_schedule,
     delete_backup_schedule,
     execute_backup_now,
+    exporting,
     start_scheduler,
     update_backup_schedule,
 )
@@ -34,7 +36,7 @@ from backups.services.usage import (
     storage_usage,
     weekly_growth,
 )
-from recovery.services import check_system_health
+from recovery.services import check_system_health, plans
 from recovery.services.health import latest_health
 from recovery.services.maintenance import perform_system_maintenance
 from retention.exceptions import InvalidRetentionPolicy
@@ -192,9 +194,7 @@ def perform_data_export(
     actor: Any = None,
 ):
     """Export one user's data, optionally backing it up first (the brief's API)."""
-    from backups.services.exporting import perform_data_export as export
-
-    return export(
+    return exporting.perform_data_export(
         user=user,
         data_types=data_types,
         format=format,
@@ -213,9 +213,7 @@ def execute_disaster_recovery(
     actor: Any = None,
 ) -> dict[str, Any]:
     """Run the default recovery plan for ``backup_id`` (the brief's API)."""
-    from recovery.services.plans import execute_disaster_recovery as execute
-
-    return execute(
+    return plans.execute_disaster_recovery(
         backup_id=backup_id,
         validate_before_restore=validate_before_restore,
         create_pre_restore_backup=create_pre_restore_backup,
@@ -309,8 +307,6 @@ def verify_audit_log() -> dict[str, Any]:
     Returns ``{"ok", "checked", "broken_at", "reason", "anchor", "missing"}``
     (the ``verify_audit_log`` command's JSON).
     """
-    from backups.selectors import newest_audit_anchor
-
     backup = newest_audit_anchor()
     anchor = None
     if backup is not None:

@@ -35,6 +35,7 @@ from recovery.models import RestoreDrill
 from retention.models import CleanupRun
 from retention.services import count_expired
 from talowa_admin.audit import AuditAnchor, verify_audit_chain
+from talowa_admin.queue import queued_count
 
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
 PROBE_PREFIX = "health/"
@@ -119,8 +120,6 @@ def check_backup_storage() -> Component:
 def check_workers() -> Component:
     from django_q.models import OrmQ
     from django_q.status import Stat
-
-    from talowa_admin.queue import queued_count
 
     clusters = _running_clusters(Stat)
     waiting = queued_count()

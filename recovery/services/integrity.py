@@ -17,6 +17,8 @@ from django.db import connection
 
 from backups.models import Backup
 from backups.registry import TABLES
+from recovery.staging import SCHEMA
+from talowa_admin import locks
 
 logger = logging.getLogger(__name__)
 
@@ -148,9 +150,6 @@ def _direct_conversations() -> Check:
 
 def _leftover_staging() -> Check:
     """Staged tables of a killed restore take space until the next restore."""
-    from recovery.staging import SCHEMA
-    from talowa_admin import locks
-
     if connection.vendor != "postgresql" or locks.is_held(
         locks.RESTORE_LOCK,
         clear_dead=False,  # read-only: report, never repair

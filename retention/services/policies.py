@@ -28,6 +28,7 @@ from messaging.models import Conversation
 from retention.exceptions import InvalidRetentionPolicy
 from retention.models import LegalBound, LegalHold, RetentionPolicy
 from retention.types import (
+    DEFAULT_PERIODS,
     MAX_DAYS,
     MIN_DAYS,
     RETENTION_TYPE_LABELS,
@@ -169,8 +170,6 @@ def _preferences(policy: RetentionPolicy) -> dict[str, int | None]:
 
 def global_periods() -> dict[str, int]:
     """Return the global default days per type (system settings, then defaults)."""
-    from retention.types import DEFAULT_PERIODS
-
     stored = SystemSettings.load().default_retention_periods or {}
     return {
         rtype: int(stored.get(rtype, DEFAULT_PERIODS[rtype]))
