@@ -38,7 +38,7 @@ from backups.services import (
     exporting,
     verify_backup,
 )
-from backups.services.migrating import migrate_backups
+from backups.services.migrating import backups_to_move, migrate_backups, target_alias
 from backups.services.scheduling.defaults import INCREMENTAL
 from backups.services.scheduling.runs import run_backup_schedule
 from messaging.models import Conversation, Message
@@ -262,9 +262,10 @@ def _maintenance() -> dict[str, Any] | None:
 def _storage_migration() -> dict[str, Any] | None:
     """``migrate_backups --to file``: the demo's backups are there already.
 
-    A real run that finds nothing to move; it shows the page's columns.
+    A real run that finds nothing to move; it shows the page's columns. Not
+    run when backups live elsewhere (S3): the demo copies no one's backups.
     """
-    if StorageMigration.objects.exists():
+    if StorageMigration.objects.exists() or backups_to_move(target_alias("file")):
         return None
     result = migrate_backups(to="file", actor=ACTOR)
     return {"run": result["run"], "status": result["status"]}
