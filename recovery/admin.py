@@ -8,9 +8,11 @@ Restoring is for Recovery admins only. The restore page offers what
 ``restore_backup`` offers (the whole system or one user, every data type or
 some) and a button that queues a dry run with those options; the page then
 refreshes until the dry run's report is there, and only that report offers
-to restore. A queued django-q2 task runs the plan and the run's page follows
-it step by step. A finished run can be rolled back from its pre-restore
-backup, after a confirmation page of its own.
+to restore. The report counts the restored rows already past their
+retention; the restore archives them again unless the admin ticks "keep"
+(``--keep-past-retention``). A queued django-q2 task runs the plan and the
+run's page follows it step by step. A finished run can be rolled back from
+its pre-restore backup, after a confirmation page of its own.
 
 Invariants:
 - Opening the page changes nothing and queues nothing: a dry run starts with
@@ -41,6 +43,8 @@ from recovery.models import HealthSnapshot, RecoveryPlan, RecoveryRun, RestoreDr
 from recovery.plan_forms import RecoveryPlanForm, RunPlanForm
 from recovery.services.plans import mark_dead_runs, start_recovery_run
 from recovery.services.restoring import resolve_target
+from retention.services.cleanup import grace_window
+from retention.types import RETENTION_TYPE_LABELS
 from talowa_admin import locks, queue
 from talowa_admin.admin_base import ReadOnlyAdmin
 from talowa_admin.audit import record_audit_event
@@ -385,7 +389,17 @@ def _dry_run_outcome(preview: dict) -> dict:
         )
     if "problem" in task.result:
         raise PreviewRefused(task.result["problem"])
-    return {"report": task.result["report"], "checked_at": task.stopped}
+    report = task.result["report"]
+    past = (report.get("retention") or {}).get("past_retention") or {}
+    return {
+        "report": report,
+        "checked_at": task.stopped,
+        "past_retention": {
+            RETENTION_TYPE_LABELS.get(name, name): n for name, n in past.items() if n
+        },
+        "past_retention_total": sum(past.values()),
+        "grace_days": grace_window().days,
+    }
 
 
 def _completed_dry_run(request: HttpRequest, backup, form) -> dict:
@@ -425,6 +439,7 @@ def _run_options(request: HttpRequest, form, preview: dict) -> dict:
     return {
         "validate_before_restore": True,
         "create_pre_restore_backup": request.POST.get("pre_restore") != "no",
+        "keep_past_retention": request.POST.get("keep_past_retention") == "yes",
         "user": user.get_username() if user else None,
         "data_types": preview["options"]["data_types"],
         "dry_run": preview["task"],

@@ -68,6 +68,8 @@ def test_operator_creates_a_schedule_with_plain_widgets(client, role_user):
     [
         ({"kind": "minutes", "every": "2", "at_time": ""}, "at least 5 minutes"),
         ({"kind": "hours", "every": "", "at_time": ""}, "how many hours"),
+        ({"kind": "hours", "every": "0", "at_time": ""}, "Give how many hours"),
+        ({"kind": "minutes", "every": "0", "at_time": ""}, "Give how many minutes"),
         ({"data_types": None}, "Choose at least one data type"),
         ({"data_types": ["messages", "sms"]}, "sms"),
         ({"kind": "weekly"}, "day of the week"),

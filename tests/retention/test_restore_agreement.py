@@ -12,9 +12,12 @@ from django.utils import timezone
 
 from backups.services import create_full_backup
 from messaging.models import Message
+from recovery.models import RecoveryRun
 from recovery.services.restoring import restore_from_backup
 from retention.models import ArchiveBatch
 from retention.services import cleanup_expired_messages, restore_archive_batch
+from talowa_admin.roles import RECOVERY_ADMIN
+from tests.recovery.test_recovery_admin import hidden_fields, restore_url, start_dry_run
 from tests.retention.conftest import aged_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,3 +79,28 @@ def test_restore_backup_archives_them_unless_told_to_keep_them(world, keep):
     assert restored == (kept | old_ids if keep else kept)
     batches = ArchiveBatch.objects.filter(reason="restore")
     assert batches.exists() is not keep
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_the_admin_restore_shows_them_and_offers_to_keep_them(
+    client, role_user, world, sync_tasks, keep
+):
+    backup_id, old_ids = _older_backup_then_cleanup(world)
+    kept = set(Message.objects.values_list("id", flat=True))
+    client.force_login(role_user(RECOVERY_ADMIN))
+    page = client.get(start_dry_run(client, backup_id)).content.decode()
+    assert "3 of the restored rows" in page
+    assert "<td>System messages</td><td>3</td>" in page
+    assert 'name="keep_past_retention"' in page
+    assert "from Archive batches for 30 days" in page
+
+    confirm = hidden_fields(page)
+    if keep:
+        confirm["keep_past_retention"] = ["yes"]
+    client.post(restore_url(backup_id), confirm)
+    run = RecoveryRun.objects.get()
+    assert run.status == "completed"
+    assert run.options["keep_past_retention"] is keep
+    restored = set(Message.objects.values_list("id", flat=True))
+    assert restored == (kept | old_ids if keep else kept)
+    assert ArchiveBatch.objects.filter(reason="restore").exists() is not keep

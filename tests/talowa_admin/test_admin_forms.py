@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 
@@ -71,6 +73,14 @@ def test_retention_days_are_merged_into_the_mapping(recovery_admin):
     [
         ({"max_storage_per_user_0": "0"}, "The quota must be more than zero."),
         ({"max_storage_per_user_0": "-5"}, "The quota must be more than zero."),
+        (
+            {"max_storage_per_user_0": "-1", "max_storage_per_user_1": "GiB"},
+            "The quota must be more than zero.",
+        ),
+        (
+            {"default_backup_interval": "00:00:00"},
+            "The backup interval must be from 15 minutes to 31 days.",
+        ),
         ({"max_storage_per_user_0": "lots"}, "Enter the size as a number."),
         (
             {"max_storage_per_user_0": "2000", "max_storage_per_user_1": "GiB"},
@@ -93,9 +103,19 @@ def test_settings_form_refuses_bad_input_with_its_message(
     assert response.status_code == 200
     assert message in response.content.decode()
     current = SystemSettings.load()
+    assert current.default_backup_interval == timedelta(days=1)
     assert current.max_storage_per_user == 100 * 1024 * 1024
     assert current.default_retention_periods == DEFAULT_RETENTION_PERIODS
     assert not AuditEvent.objects.filter(action="settings.change").exists()
+
+
+def test_an_unknown_retention_type_never_reaches_the_settings(recovery_admin):
+    """The form has one field per known type: a posted unknown one is dropped."""
+    url = reverse(SETTINGS_PAGE, args=[1])
+    form = settings_form(retention_sms="30", retention_missed_calls="14")
+    assert recovery_admin.post(url, form).status_code == 302
+    periods = SystemSettings.load().default_retention_periods
+    assert periods == {**DEFAULT_RETENTION_PERIODS, "missed_calls": 14}
 
 
 def test_viewer_reads_the_settings_in_units(client, role_user):

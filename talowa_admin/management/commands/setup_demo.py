@@ -5,10 +5,12 @@ Idempotent, for development only (refused with ``TALOWA_ENV=production``):
   table is empty, so a re-run never adds to or clashes with existing data;
 - the demo accounts are created when missing and otherwise put back into their
   demo shape (flags, role group, password), so the printed logins always work;
-- on the first run, backups (full and incremental, one user's), their
-  verification, a finished recovery run and an export the operator asked for
-  (``talowa_admin.demo_history``), so that every backup and recovery page
-  shows something;
+- each part of the demo's history while its table is empty
+  (``talowa_admin.demo_history``): backups (full and incremental, one
+  user's), their verification, a finished recovery run, an export the
+  operator asked for, a schedule's run, retention policies, a legal bound and
+  hold, a retention cleanup, a restore drill, a maintenance, a storage
+  migration and a health history, so that every admin page shows something;
 - every account shares one password: ``TALOWA_DEMO_PASSWORD`` if set, else a
   random one generated once into ``TALOWA_DATA_DIR/demo-password.txt`` (0600),
   so re-runs print the same. The password is printed in the text output only,
@@ -34,13 +36,15 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+from django_q.models import Schedule
 
 from backups.models import BackupSchedule
 from backups.services.scheduling.defaults import INCREMENTAL
 from talowa_admin import roles
 from talowa_admin.audit import record_audit_event
 from talowa_admin.cli import TalowaCommand
-from talowa_admin.demo_history import add_backup_history
+from talowa_admin.demo_history import add_demo_history
 from talowa_admin.env import Environment
 from talowa_admin.services import initialize_backup_system, update_backup_schedule
 
@@ -66,10 +70,11 @@ END_USER = "asha"
 # seeded user will do if the seed names its users differently.
 SEEDED_END_USER = "seed_user_00001"
 SEEDED_USER_PREFIX = "seed_"
+HEALTH_CHECK_FUNC = "recovery.tasks.check_system_health"
 DEMO_INCREMENTAL_INTERVAL = timedelta(minutes=5)
 DEMO_SCHEDULE_LINE = (
     "  Backups run by themselves: the worker takes a backup every 5 minutes "
-    "(the first one full),\n  and a full one daily at 02:00 (Backups > Backup "
+    "(an incremental),\n  and a full one daily at 02:00 (Backups > Backup "
     "schedules).\n"
 )
 
@@ -131,6 +136,7 @@ class Command(TalowaCommand):
                 for account in STAFF_ACCOUNTS
             ]
             accounts.append((END_USER_ACCOUNT, ensure_end_user(password=password)))
+        schedules = demo_schedules()
         history = self._add_history()
         changed = {a.username: status for a, status in accounts if status != "ok"}
         if changed:
@@ -139,15 +145,17 @@ class Command(TalowaCommand):
                 action="demo.setup",
                 details={"accounts": changed, "seeded": seed is not None},
             )
-        schedules = demo_schedules()
         self._report(seed, accounts, password, base_url.rstrip("/"), schedules, history)
 
     def _add_history(self) -> dict[str, Any] | None:
-        """Give the backup and recovery pages something to show (first run only)."""
-        self.say("Taking demo backups, a verification, a restore and an export...")
-        history = add_backup_history(end_user=END_USER, operator="operator")
+        """Give every admin page something to show (what is missing only)."""
+        self.say(
+            "Adding the demo's history: backups, a restore, an export, retention, "
+            "a restore drill, maintenance and health checks..."
+        )
+        history = add_demo_history(end_user=END_USER, operator="operator")
         if history is None:
-            self.say("Backups already present: no demo history added.")
+            self.say("The demo's history is present already: nothing added.")
         return history
 
     def _seed_if_empty(self) -> dict[str, Any] | None:
@@ -214,11 +222,14 @@ class Command(TalowaCommand):
 def demo_schedules() -> dict[str, str]:
     """Register the default schedules, with incrementals every few minutes.
 
-    So that the demo's worker takes backups by itself while one watches: the
-    first run finds no backup and takes a full one, the next ones are
-    incrementals. Re-running puts the demo interval back.
+    So that the demo's worker takes backups by itself while one watches:
+    incrementals on top of the demo's backups (a full one when there is no
+    backup to build on). Re-running puts the demo interval back.
     """
     outcome = initialize_backup_system(actor="command:setup_demo")["schedules"]
+    # The demo's health check ran before its worker started: check again as
+    # soon as the worker runs, not an hour later.
+    Schedule.objects.filter(func=HEALTH_CHECK_FUNC).update(next_run=timezone.now())
     incremental = BackupSchedule.objects.filter(builtin=INCREMENTAL).first()
     if incremental is not None:
         update_backup_schedule(
