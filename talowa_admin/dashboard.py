@@ -19,11 +19,7 @@ from django.conf import settings
 
 from backups.models import Backup
 from backups.services.history import daily_outcomes, newest_chain
-from recovery.services.activity import (
-    latest_finished_drill,
-    running_drills,
-    running_maintenance,
-)
+from recovery.services.activity import drill_activity, running_maintenance
 from recovery.services.health_checks import DEGRADED, HEALTHY, UNHEALTHY
 from talowa_admin.charts import line_chart, stacked_bars
 from talowa_admin.humanize import human_size
@@ -99,7 +95,8 @@ def dashboard_context(user) -> dict[str, Any]:
 def live_figures() -> dict[str, Any]:
     """Return every figure the dashboard shows (all of them refresh live)."""
     status = get_backup_status()
-    jobs = running_jobs()
+    drill, drills = drill_activity()
+    jobs = running_jobs(drills)
     return {
         "storage": storage_figures(status["storage_usage"]),
         "history": history_figures(status["backup_history"]),
@@ -107,20 +104,19 @@ def live_figures() -> dict[str, Any]:
         "schedules": status["schedules"],
         "health": health_figures(status["health"]),
         "recommendations": status["recommendations"],
-        "drill": latest_finished_drill(),
+        "drill": drill,
         "jobs": jobs,
         "running": jobs["any"],
     }
 
 
-def running_jobs() -> dict[str, Any]:
-    """Return the backups, drills and maintenance runs under way, and the queue."""
+def running_jobs(drills: list) -> dict[str, Any]:
+    """Return the backups, ``drills`` and maintenance runs under way, and the queue."""
     backups = list(
         Backup.objects.filter(status__in=[Backup.Status.PENDING, Backup.Status.RUNNING])
         .select_related("owner")
         .order_by("created_at")[:RUNNING_SHOWN]
     )
-    drills = running_drills()
     maintenance = running_maintenance()
     queued = queued_count()
     return {

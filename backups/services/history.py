@@ -1,9 +1,9 @@
 """Backup history for status pages: outcomes per day and the newest chain.
 
 Both are read with a fixed number of queries whatever the catalog holds:
-the per-day outcomes are one grouped query, and the newest chain is read
-with one query for its head, one for its full backup and one for the backups
-between them (a chain's links are then followed in memory).
+the per-day outcomes are one grouped query, and the newest chain one query
+for the system backups since the newest full one (a chain's links are then
+followed in memory; a chain is as long as the keep rules let it grow).
 """
 
 from __future__ import annotations
@@ -11,7 +11,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q
+from django.db.models import (
+    Avg,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Max,
+    Q,
+    Subquery,
+)
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -78,13 +87,11 @@ def newest_chain() -> dict[str, Any] | None:
     ``verified`` is true when every archive of the chain passed its last
     verification. None when no completed system backup exists.
     """
-    system = Backup.objects.filter(scope=Backup.Scope.SYSTEM)
-    head = system.filter(status=Backup.Status.COMPLETED).order_by("-created_at").first()
-    if head is None:
+    chain = _newest_chain_links()
+    if not chain:
         return None
-    chain = _chain_from_window(system, head)
     return {
-        "head": head.id,
+        "head": chain[-1].id,
         "backups": [
             {
                 "id": backup.id,
@@ -102,24 +109,35 @@ def newest_chain() -> dict[str, Any] | None:
     }
 
 
-def _chain_from_window(system, head: Backup) -> list[Backup]:
-    """Follow ``head``'s parents among the system backups since its full backup."""
-    if head.parent_id is None:
-        return [head]
-    full = (
-        system.filter(kind=Backup.Kind.FULL, created_at__lte=head.created_at)
+def _newest_chain_links() -> list[Backup]:
+    """Read the system backups since the newest full one and follow the links.
+
+    One query when the newest chain starts at the newest completed full
+    backup, as incrementals do (each chains to the newest completed backup of
+    its scope); otherwise the chain is followed link by link.
+    """
+    system = Backup.objects.filter(scope=Backup.Scope.SYSTEM)
+    newest_full = (
+        system.filter(kind=Backup.Kind.FULL, status=Backup.Status.COMPLETED)
         .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
+        .values("created_at")[:1]
     )
-    window = system.filter(created_at__lte=head.created_at)
-    if full is not None:
-        window = window.filter(created_at__gte=full)
+    window = list(
+        system.filter(created_at__gte=Subquery(newest_full)).order_by("-created_at")
+    )
+    completed = [b for b in window if b.status == Backup.Status.COMPLETED]
+    if not completed:
+        head = (
+            system.filter(status=Backup.Status.COMPLETED)
+            .order_by("-created_at")
+            .first()
+        )
+        return chain_of(head) if head else []
     known = {backup.id: backup for backup in window}
-    chain = [head]
+    chain = [completed[0]]
     while chain[-1].parent_id:
         parent = known.get(chain[-1].parent_id)
         if parent is None or len(chain) > len(known):
-            return chain_of(head)  # an unusual catalog: follow it link by link
+            return chain_of(completed[0])  # an unusual catalog: link by link
         chain.append(parent)
     return list(reversed(chain))
