@@ -19,6 +19,7 @@ from django.conf import settings
 
 from backups.models import Backup
 from backups.services.history import daily_outcomes, newest_chain
+from backups.services.scheduling.summaries import maintenance_job_summaries
 from recovery.services.activity import drill_activity, running_maintenance
 from recovery.services.health_checks import DEGRADED, HEALTHY, UNHEALTHY
 from talowa_admin.charts import line_chart, stacked_bars
@@ -102,6 +103,7 @@ def live_figures() -> dict[str, Any]:
         "history": history_figures(status["backup_history"]),
         "chain": newest_chain(),
         "schedules": status["schedules"],
+        "jobs_schedules": maintenance_job_summaries(),
         "health": health_figures(status["health"]),
         "recommendations": status["recommendations"],
         "drill": drill,

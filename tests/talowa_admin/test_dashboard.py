@@ -231,3 +231,32 @@ def test_the_history_counts_outcomes_per_day_and_follows_the_newest_chain(world)
     assert [b["id"] for b in chain["backups"]] == [b.id for b in chain_of(head)]
     assert [b["id"] for b in chain["backups"]] == [full, incremental]
     assert chain["verified"] is False and chain["unverified"] == 2
+
+
+@pytest.mark.django_db
+def test_the_schedules_show_next_and_last_runs_of_backups_and_jobs(
+    client, role_user, data_dir
+):
+    from django_q.models import Schedule, Task
+
+    ensure_default_schedules()
+    health = Schedule.objects.get(name="talowa: health check")
+    finished = timezone.now() - timedelta(minutes=7)
+    Task.objects.create(
+        id="a" * 32,
+        name="health",
+        func=health.func,
+        started=finished,
+        stopped=finished,
+        success=False,
+    )
+    Schedule.objects.filter(pk=health.pk).update(task="a" * 32)
+    client.force_login(role_user(roles.BACKUP_VIEWER))
+
+    page = client.get("/admin/").context
+    jobs = {job["name"]: job for job in page["dashboard"]["jobs_schedules"]}
+    assert jobs["talowa: health check"]["last_result"] == "failed"
+    assert jobs["talowa: health check"]["last_run"] == finished
+    assert jobs["talowa: restore drill"]["next_run"] is not None
+    backups = page["dashboard"]["schedules"]
+    assert {s["name"] for s in backups} == {"Daily full backup", "Incremental backups"}
