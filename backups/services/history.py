@@ -8,7 +8,7 @@ followed in memory; a chain is as long as the keep rules let it grow).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import (
@@ -42,9 +42,7 @@ def daily_outcomes(*, days: int = HISTORY_DAYS) -> list[dict[str, Any]]:
     """
     today = timezone.localdate()
     first = today - timedelta(days=days - 1)
-    since = timezone.make_aware(
-        timezone.datetime.combine(first, timezone.datetime.min.time())
-    )
+    since = timezone.make_aware(datetime.combine(first, datetime.min.time()))
     done = Q(status__in=[Backup.Status.COMPLETED, Backup.Status.EXPIRED])
     rows = (
         Backup.objects.filter(created_at__gte=since)
