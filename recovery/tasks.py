@@ -8,6 +8,7 @@ from recovery.exceptions import RecoveryError
 from recovery.models import RecoveryRun, RestoreDrill
 from recovery.services import health
 from recovery.services.drills import run_restore_drill
+from recovery.services.maintenance import perform_system_maintenance
 from recovery.services.plans import execute_disaster_recovery, rollback_restore
 from recovery.services.restoring import restore_from_backup
 from talowa_admin.queue import user_by_id
@@ -68,9 +69,14 @@ def preview_restore(
     return {"report": report}
 
 
-def restore_drill() -> str:
-    """Run a restore drill of the newest chain; raise if it did not pass."""
-    drill = run_restore_drill(actor="schedule:restore_drill")
+def restore_drill(actor_id: int | None = None) -> str:
+    """Run a restore drill of the newest chain; raise if it did not pass.
+
+    ``actor_id`` is the administrator who asked for it; the weekly schedule
+    gives none.
+    """
+    actor = user_by_id(actor_id) if actor_id else "schedule:restore_drill"
+    drill = run_restore_drill(actor=actor)
     if drill.status != RestoreDrill.Status.PASSED:
         raise RecoveryError(f"restore drill {drill.pk} failed: {drill.error}")
     return (
@@ -83,3 +89,14 @@ def check_system_health() -> str:
     """Check the system's health, store it and send the alerts that are due."""
     result = health.check_system_health()
     return f"health: {result['overall']}"
+
+
+def run_maintenance(actor_id: int | None = None) -> str:
+    """Run every step of the system maintenance; raise if a step failed."""
+    result = perform_system_maintenance(actor=user_by_id(actor_id) or "worker")
+    if result["status"] != "completed":
+        failed = [n for n, s in result["steps"].items() if s["status"] == "failed"]
+        raise RecoveryError(
+            f"maintenance run {result['run']} failed in: {', '.join(failed)}"
+        )
+    return f"maintenance run {result['run']} completed"

@@ -224,21 +224,34 @@ def execute_disaster_recovery(
 def get_backup_status() -> dict[str, Any]:
     """Return storage usage, recent backups, schedules and recommendations.
 
-    The keys are documented in docs/operations.md ("Backup status").
+    The keys are documented in docs/operations.md ("Backup status");
+    ``health`` gives the newest stored state of each health component.
     Recommendations come from the newest stored health check (``check_health``
     and the hourly schedule store it) and from the storage's growth.
     """
     usage = cached_storage_usage()
+    health = latest_health()
     return {
         "storage_usage": usage,
         "backup_history": recent_backups(),
         "schedules": schedule_summaries(),
         "recommendations": [
             snapshot.recommendation
-            for snapshot in latest_health().values()
+            for snapshot in health.values()
             if snapshot.recommendation
         ]
         + storage_trend(usage),
+        "health": {
+            name: {
+                "status": snapshot.status,
+                "value": snapshot.value,
+                "threshold": snapshot.threshold,
+                "detail": snapshot.detail,
+                "recommendation": snapshot.recommendation,
+                "checked_at": snapshot.checked_at,
+            }
+            for name, snapshot in health.items()
+        },
     }
 
 

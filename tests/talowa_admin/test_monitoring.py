@@ -88,5 +88,6 @@ def test_api_status_is_for_staff_only(world, client, make_user, role_user):
         "backup_history",
         "schedules",
         "recommendations",
+        "health",
     }
     assert body["storage_usage"]["total"]["objects"] == 1

@@ -1,0 +1,197 @@
+"""The administrators' dashboard: what the admin index shows, from the services.
+
+Every figure comes from a service or selector (the facade's
+``get_backup_status``, the backup history, the recovery activity); this
+module only arranges them for the page, draws the charts and works out which
+buttons a user gets. The templates format figures and compute none.
+
+The query count does not grow with the catalog: every figure is one grouped
+query or a bounded list, and the storage figures are the facade's cached
+ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from backups.models import Backup
+from backups.services.history import daily_outcomes, newest_chain
+from backups.services.scheduling.summaries import maintenance_job_summaries
+from recovery.services.activity import drill_activity, running_maintenance
+from recovery.services.health_checks import DEGRADED, HEALTHY, UNHEALTHY
+from talowa_admin.charts import line_chart, stacked_bars
+from talowa_admin.humanize import human_size
+from talowa_admin.queue import queued_count
+from talowa_admin.services import get_backup_status
+
+VIEW_PERMISSION = "talowa_admin.view_dashboard"
+RUNNING_SHOWN = 10
+RECENT_SHOWN = 10
+_SEVERITY = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}
+
+
+@dataclass(frozen=True)
+class DashboardAction:
+    """A dashboard button: what it starts and the permissions it needs."""
+
+    name: str
+    label: str
+    permissions: tuple[str, ...]
+    help: str
+
+
+# Who may press what follows the admin's own rules: backing up and verifying
+# are the operator's (``run_backup``, ``verify_backup``); maintenance expires
+# backups and deletes messages past retention (``expire_backup``, a Recovery
+# admin's); a drill exercises the restore and holds its lock, as a recovery
+# plan does (``run_recovery``).
+ACTIONS = (
+    DashboardAction(
+        "back-up-now",
+        "Back up now",
+        ("backups.run_backup",),
+        "Queue a full backup of the whole system.",
+    ),
+    DashboardAction(
+        "verify",
+        "Verify the newest chain",
+        ("backups.verify_backup",),
+        "Read, decrypt and check every archive of the newest system chain.",
+    ),
+    DashboardAction(
+        "maintenance",
+        "Run maintenance",
+        ("backups.expire_backup",),
+        "Expire backups by the keep rules, clean up messages past retention, "
+        "optimize the storage and validate the data.",
+    ),
+    DashboardAction(
+        "drill",
+        "Run a restore drill",
+        ("recovery.run_recovery",),
+        "Restore the newest chain into a scratch copy, compare it, record the RTO.",
+    ),
+)
+ACTIONS_BY_NAME = {action.name: action for action in ACTIONS}
+
+
+def can_view(user) -> bool:
+    """Say whether ``user`` may see the dashboard (every staff role may)."""
+    return user.is_active and user.is_staff and user.has_perm(VIEW_PERMISSION)
+
+
+def allowed_actions(user) -> list[DashboardAction]:
+    """Return the buttons ``user``'s role allows, in the page's order."""
+    return [action for action in ACTIONS if user.has_perms(action.permissions)]
+
+
+def dashboard_context(user) -> dict[str, Any]:
+    """Return the whole dashboard: its live parts and the user's buttons."""
+    return {"dashboard": live_figures(), "dashboard_actions": allowed_actions(user)}
+
+
+def live_figures() -> dict[str, Any]:
+    """Return every figure the dashboard shows (all of them refresh live)."""
+    status = get_backup_status()
+    drill, drills = drill_activity()
+    jobs = running_jobs(drills)
+    return {
+        "storage": storage_figures(status["storage_usage"]),
+        "history": history_figures(status["backup_history"]),
+        "chain": newest_chain(),
+        "schedules": status["schedules"],
+        "jobs_schedules": maintenance_job_summaries(),
+        "health": health_figures(status["health"]),
+        "recommendations": status["recommendations"],
+        "drill": drill,
+        "jobs": jobs,
+        "running": jobs["any"],
+    }
+
+
+def running_jobs(drills: list) -> dict[str, Any]:
+    """Return the backups, ``drills`` and maintenance runs under way, and the queue."""
+    backups = list(
+        Backup.objects.filter(status__in=[Backup.Status.PENDING, Backup.Status.RUNNING])
+        .select_related("owner")
+        .order_by("created_at")[:RUNNING_SHOWN]
+    )
+    maintenance = running_maintenance()
+    queued = queued_count()
+    return {
+        "backups": backups,
+        "drills": drills,
+        "maintenance": maintenance,
+        "queued": queued,
+        "any": bool(backups or drills or maintenance or queued),
+    }
+
+
+def storage_figures(usage: dict[str, Any]) -> dict[str, Any]:
+    """Arrange the storage usage: totals, shares, the trend against the quota."""
+    quota = settings.TALOWA_BACKUP_STORAGE_QUOTA_BYTES or 0
+    total = usage["total"]["bytes"]
+    daily = usage["daily"]
+    by_type = usage["by_data_type"]
+    largest = max((entry["bytes"] for entry in by_type.values()), default=0)
+    return {
+        "total": usage["total"],
+        "quota": quota,
+        "quota_percent": round(100 * total / quota, 1) if quota else None,
+        "by_data_type": [
+            {"name": name, **entry, "share": _percent(entry["bytes"], largest)}
+            for name, entry in by_type.items()
+        ],
+        "by_scope": [
+            {"name": name, **entry, "share": _percent(entry["bytes"], total)}
+            for name, entry in usage["by_scope"].items()
+        ],
+        "top_users": usage["top_users"],
+        "daily": daily,
+        "trend_chart": line_chart(
+            [day["total_bytes"] for day in daily],
+            labels=[daily[0]["date"], daily[-1]["date"]] if daily else [],
+            title=f"Backup storage held over the last {len(daily)} days",
+            limit=quota or None,
+            limit_label=f"quota {human_size(quota)}",
+            describe=lambda value: human_size(int(value)),
+        ),
+    }
+
+
+def history_figures(recent: list[dict[str, Any]]) -> dict[str, Any]:
+    """Arrange the backups per day (chart and table) and the newest backups."""
+    days = daily_outcomes()
+    return {
+        "days": days,
+        "completed": sum(day["completed"] for day in days),
+        "failed": sum(day["failed"] for day in days),
+        "chart": stacked_bars(
+            [[day["completed"] for day in days], [day["failed"] for day in days]],
+            labels=[day["date"] for day in days],
+            classes=["bar-completed", "bar-failed"],
+            title=f"Backups completed and failed per day, last {len(days)} days",
+        ),
+        "recent": recent[:RECENT_SHOWN],
+    }
+
+
+def health_figures(components: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Return the components, worst first, and the overall state."""
+    rows = sorted(
+        ({"name": name, **state} for name, state in components.items()),
+        key=lambda row: (-_SEVERITY.get(row["status"], 2), row["name"]),
+    )
+    overall = rows[0]["status"] if rows else None
+    return {
+        "overall": overall,
+        "components": rows,
+        "checked_at": max((row["checked_at"] for row in rows), default=None),
+    }
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100 * part / whole, 1) if whole else 0.0
