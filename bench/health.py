@@ -103,9 +103,7 @@ print("@@" + json.dumps(rounds))
 
 def main() -> int:
     options = parse_args()
-    data_dir = Path(
-        options.data_dir or tempfile.mkdtemp(prefix="talowa-bench-health-")
-    )
+    data_dir = Path(options.data_dir or tempfile.mkdtemp(prefix="talowa-bench-health-"))
     url = scratch_url(options.database)
     env = environment(data_dir, url)
     try:

@@ -33,7 +33,7 @@ from backups.services.sidecars import read_sidecar_copies
 from backups.storage import object_store
 from recovery.models import RestoreDrill
 from retention.models import CleanupRun
-from retention.services import count_expired
+from retention.services.backlog import retention_backlog, type_label
 from talowa_admin.audit import AuditAnchor, verify_audit_chain
 
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
@@ -478,8 +478,22 @@ def check_audit_trail() -> Component:
 
 
 def check_retention() -> Component:
+    """The newest cleanup run against the daily schedule, and the backlog.
+
+    The backlog is probed, not counted whole (``retention_backlog``): above a
+    thousand rows of a type it is an estimate (PostgreSQL) or a lower bound.
+    """
     limit = settings.TALOWA_HEALTH_RETENTION_MAX_HOURS
-    backlog = sum(count_expired().values())
+    backlog = retention_backlog()
+    waiting = backlog.describe()
+    if backlog.oldest is not None:
+        waiting += (
+            f" are past retention now, the oldest "
+            f"({type_label(backlog.oldest_type).lower()}) from "
+            f"{backlog.oldest:%Y-%m-%d}"
+        )
+    else:
+        waiting += " are past retention now"
     last = (
         CleanupRun.objects.filter(dry_run=False)
         .exclude(status=CleanupRun.Status.RUNNING)
@@ -491,16 +505,16 @@ def check_retention() -> Component:
         return Component(
             "retention",
             DEGRADED,
-            backlog,
+            backlog.rows,
             threshold,
-            f"no retention cleanup has run; {backlog} rows are past retention",
+            f"no retention cleanup has run; {waiting}",
             "No retention cleanup has run: run `apply_retention` and register its "
             "schedule with `setup_schedules`.",
         )
     hours = round((timezone.now() - last.started_at).total_seconds() / 3600, 1)
     detail = (
         f"newest cleanup run {last.pk} {last.status} {hours} h ago, deleted "
-        f"{last.total} rows; {backlog} rows are past retention now"
+        f"{last.total} rows; {waiting}"
     )
     if last.status == CleanupRun.Status.FAILED:
         advice = (
@@ -509,13 +523,18 @@ def check_retention() -> Component:
         )
     elif hours > limit:
         advice = (
-            f"No retention cleanup for {hours:g} h and {backlog} rows past "
+            f"No retention cleanup for {hours:g} h and {backlog.describe()} past "
             "retention: run `apply_retention` and check its schedule."
         )
     else:
         advice = ""
     return Component(
-        "retention", DEGRADED if advice else HEALTHY, backlog, threshold, detail, advice
+        "retention",
+        DEGRADED if advice else HEALTHY,
+        backlog.rows,
+        threshold,
+        detail,
+        advice,
     )
 
 
@@ -552,7 +571,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "retention",
         check_retention,
-        "The retention backlog cannot be counted: run `apply_retention --dry-run`.",
+        "The retention backlog cannot be read: run `apply_retention --dry-run`.",
     ),
     Check("failed_tasks", check_failed_tasks, "Check the database."),
     Check(

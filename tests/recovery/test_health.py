@@ -371,3 +371,83 @@ def test_a_schedule_without_a_recent_successful_backup_is_degraded(world):
         finished_at=timezone.now(),
     )
     assert component("backup_schedules")["status"] == "healthy"
+
+
+def old_messages(world, count: int, *, kind: str = "group") -> None:
+    from messaging.models import Message
+
+    Message.objects.bulk_create(
+        Message(
+            conversation=world.group,
+            sender=world.asha,
+            kind=kind,
+            body=f"old {n}",
+            created_at=timezone.now() - timedelta(days=400, minutes=n),
+            updated_at=timezone.now(),
+        )
+        for n in range(count)
+    )
+
+
+def test_a_large_retention_backlog_is_probed_not_counted_whole(world, monkeypatch):
+    from django.db import connection
+
+    from retention.services import backlog, cleanup_expired_messages
+
+    cleanup_expired_messages()
+    old_messages(world, 30)
+    monkeypatch.setattr(backlog, "COUNT_LIMIT", 10)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE messaging_message")
+    state = component("retention")
+    assert state["status"] == "healthy"  # the daily run is recent
+    if connection.vendor == "postgresql":
+        # The planner's estimate of the candidates, all of them expired here.
+        assert 20 <= state["value"] <= 45
+        assert f"about {state['value']:,} rows (estimate) are past" in state["detail"]
+    else:
+        assert state["value"] == 10
+        assert "at least 10 rows are past retention" in state["detail"]
+    assert "the oldest (group messages) from " in state["detail"]
+    monkeypatch.setattr(backlog, "COUNT_LIMIT", 1000)
+    state = component("retention")
+    assert state["value"] == 30
+    assert "; 30 rows are past retention now, the oldest" in state["detail"]
+
+
+def test_the_retention_backlog_leaves_out_rows_under_a_legal_hold(world):
+    from retention.models import LegalHold
+    from retention.services import cleanup_expired_messages
+
+    cleanup_expired_messages()
+    old_messages(world, 5)
+    assert component("retention")["value"] == 5
+    LegalHold.objects.create(user=world.asha, reason="litigation")
+    assert component("retention")["value"] == 0
+
+
+def test_an_escalation_alerts_within_the_hour_and_a_repeat_does_not(
+    db, settings, webhook
+):
+    settings.ADMINS = [("Ops", "ops@example.org")]
+    states = iter(["degraded", "unhealthy", "degraded", "unhealthy", "healthy"])
+
+    def queue() -> Component:
+        status = next(states)
+        return Component("queue", status, None, "-", f"the queue is {status}")
+
+    probe = (Check("queue", queue, "Look at the queue."),)
+    for _ in range(5):
+        check_system_health(checks=probe)
+    assert [m.subject for m in mail.outbox] == [
+        "[TALOWA] queue is degraded (was healthy)",
+        "[TALOWA] queue is unhealthy (was degraded)",  # worse: at once
+        # degraded, then unhealthy again within the hour: already said
+        "[TALOWA] queue is healthy (was unhealthy)",
+    ]
+    assert [(h["alert"], h["status"], h["previous_status"]) for h in webhook] == [
+        ("problem", "degraded", "healthy"),
+        ("problem", "unhealthy", "degraded"),
+        ("recovery", "healthy", "unhealthy"),
+    ]
