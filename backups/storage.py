@@ -16,8 +16,10 @@ import contextlib
 import os
 import secrets
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import BinaryIO, Protocol
 
 from django.conf import settings
@@ -46,6 +48,18 @@ ACCESS_DENIED = {
 # operator switches TALOWA_BACKUP_STORAGE; "backups" (the configured place)
 # is used only when neither alias reaches it (docs/operations.md).
 PLACE_ALIASES = ("backups-file", "backups-s3")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectStat:
+    """What a listing tells of an object without reading it.
+
+    ``tag`` changes whenever the object is written again: the S3 ETag, or a
+    file's modification time in nanoseconds.
+    """
+
+    size: int
+    tag: str
 
 
 class ObjectWriter(Protocol):
@@ -86,6 +100,9 @@ class ObjectStore(Protocol):
 
     def list(self, prefix: str) -> list[str]:
         """Names (not partials) under ``prefix``, sorted."""
+
+    def list_stats(self, prefix: str) -> dict[str, ObjectStat]:
+        """Names (not partials) under ``prefix`` with their stats, in one listing."""
 
     def remove_partials(self, prefix: str) -> int:
         """Delete unfinished writes under ``prefix``; return how many."""
@@ -223,6 +240,23 @@ class FileObjectStore:
             if path.is_file() and PARTIAL_MARKER not in path.name
         )
 
+    def list_stats(self, prefix: str) -> dict[str, ObjectStat]:
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return {}
+        found = {}
+        for path in base.rglob("*"):
+            if PARTIAL_MARKER in path.name:
+                continue
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue  # deleted since the directory was read
+            if S_ISREG(stat.st_mode):
+                name = str(path.relative_to(self.root))
+                found[name] = ObjectStat(stat.st_size, str(stat.st_mtime_ns))
+        return found
+
     def remove_partials(self, prefix: str) -> int:
         base = self._path(prefix) if prefix else self.root
         if not base.is_dir():
@@ -336,6 +370,18 @@ class S3ObjectStore:
                 for item in page.get("Contents", []):
                     names.append(item["Key"][len(root) :].lstrip("/"))
         return sorted(names)
+
+    def list_stats(self, prefix: str) -> dict[str, ObjectStat]:
+        root = self._key("")
+        start = self._key(prefix) if prefix else root
+        found = {}
+        paginator = self._client.get_paginator("list_objects_v2")
+        with _s3_errors(prefix or "/"):
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=start):
+                for item in page.get("Contents", []):
+                    name = item["Key"][len(root) :].lstrip("/")
+                    found[name] = ObjectStat(item["Size"], item["ETag"].strip('"'))
+        return found
 
     def remove_partials(self, prefix: str) -> int:
         start = self._key(prefix) if prefix else self._key("")

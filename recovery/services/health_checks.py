@@ -13,8 +13,6 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -23,42 +21,24 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from backups.archive.sidecar import parse_sidecar
-from backups.exceptions import BackupError
-from backups.keyring import load_keyring
 from backups.models import Backup, BackupSchedule, BackupScheduleRun
 from backups.selectors import newest_audit_anchor
 from backups.services.scheduling.validation import schedule_timing
-from backups.services.sidecars import read_sidecar_copies
 from backups.storage import object_store
 from recovery.models import RestoreDrill
+from recovery.services.health_component import (
+    DEGRADED,
+    HEALTHY,
+    UNHEALTHY,
+    Check,
+    Component,
+)
+from recovery.services.health_keys import check_keys
 from retention.models import CleanupRun
 from retention.services.backlog import retention_backlog, type_label
 from talowa_admin.audit import AuditAnchor, verify_audit_chain
 
-HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
 PROBE_PREFIX = "health/"
-
-
-@dataclass
-class Component:
-    name: str
-    status: str
-    value: float | None
-    threshold: str
-    detail: str
-    recommendation: str = ""
-    seconds: float = 0.0
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    run: Callable[[], Component]
-    on_error: str  # the recommendation when the check itself fails
 
 
 def _age_days(moment) -> float:
@@ -331,62 +311,6 @@ def check_restore_drill() -> Component:
         f"No passed restore drill within {limit} days: run `run_restore_drill`."
         if stale
         else "",
-    )
-
-
-def check_keys() -> Component:
-    keyring = load_keyring()  # raises when no primary key is configured
-    store = object_store()
-    missing_keys: dict[str, list[str]] = {}
-    bad_copies: list[str] = []
-    backups = Backup.objects.filter(status=Backup.Status.COMPLETED).exclude(
-        object_key=""
-    )
-    checked = 0
-    for backup in backups.only("id", "object_key").iterator():
-        checked += 1
-        for copy in read_sidecar_copies(store, backup.object_key):
-            try:
-                sidecar = parse_sidecar(copy.data) if copy.data else None
-            except BackupError:
-                sidecar = None
-            if sidecar is None:
-                bad_copies.append(f"{copy.name} ({copy.problem or 'damaged'})")
-            elif sidecar.key_id not in keyring:
-                missing_keys.setdefault(sidecar.key_id, []).append(backup.id)
-    primary = f"primary key {keyring.primary_id}"
-    if missing_keys:
-        first = sorted(missing_keys)[0]
-        return Component(
-            "encryption_keys",
-            UNHEALTHY,
-            len(missing_keys),
-            "0 keys missing",
-            f"{primary}; key(s) {', '.join(sorted(missing_keys))} needed by "
-            f"{sum(len(v) for v in missing_keys.values())} backup(s) are not "
-            "configured",
-            f"Add key {first} back to TALOWA_BACKUP_KEYS (after the primary), or "
-            "those backups cannot be restored.",
-        )
-    if bad_copies:
-        return Component(
-            "encryption_keys",
-            DEGRADED,
-            len(bad_copies),
-            "0 sidecar copies missing or damaged",
-            f"{primary}; sidecar copies missing or damaged: "
-            f"{', '.join(bad_copies[:3])}"
-            + (f" and {len(bad_copies) - 3} more" if len(bad_copies) > 3 else ""),
-            "A sidecar copy is missing or damaged: run `rotate_keys`, which "
-            "rewrites both copies of every sidecar.",
-        )
-    return Component(
-        "encryption_keys",
-        HEALTHY,
-        0,
-        "0 keys missing",
-        f"{primary}; the keys and both sidecar copies of {checked} backup(s) "
-        "are present",
     )
 
 

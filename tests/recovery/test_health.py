@@ -451,3 +451,77 @@ def test_an_escalation_alerts_within_the_hour_and_a_repeat_does_not(
         ("problem", "unhealthy", "degraded"),
         ("recovery", "healthy", "unhealthy"),
     ]
+
+
+# --- The keys check reads a sidecar again only when it changed ----------------------
+
+from tests.backups.test_storage_s3 import moto_endpoint, s3_backups  # noqa: E402, F401
+
+
+@pytest.fixture(params=["file", "s3"])
+def backup_storage(request, world):
+    if request.param == "s3":
+        request.getfixturevalue("s3_backups")
+    return request.param
+
+
+@pytest.fixture
+def sidecar_reads(monkeypatch):
+    """Count the reads of sidecar copies, of either storage."""
+    from backups.storage import FileObjectStore, S3ObjectStore
+
+    reads: list[str] = []
+    for store_class in (FileObjectStore, S3ObjectStore):
+        original = store_class.get
+
+        def counting(self, name, original=original):
+            if name.endswith(".key"):
+                reads.append(name)
+            return original(self, name)
+
+        monkeypatch.setattr(store_class, "get", counting)
+    return reads
+
+
+def test_the_hourly_keys_check_reads_only_changed_sidecars(
+    backup_storage, sidecar_reads, settings
+):
+    settings.TALOWA_BACKUP_KEYS = [K1]
+    first, second = (Backup.objects.get(pk=create_full_backup()) for _ in range(2))
+    assert component("encryption_keys")["status"] == "healthy"
+    assert len(sidecar_reads) == 4  # both copies of both backups, read once
+    sidecar_reads.clear()
+    assert component("encryption_keys")["status"] == "healthy"
+    assert sidecar_reads == []  # nothing changed: listed, not read
+    # A copy written over with other bytes is read again and found damaged.
+    store = object_store()
+    damaged = sidecar_names(second.object_key)[1]
+    data = bytearray(store.get(damaged))
+    data[len(data) // 2] ^= 0x01
+    store.put(damaged, bytes(data))
+    sidecar_reads.clear()
+    state = component("encryption_keys")
+    assert state["status"] == "degraded"
+    assert f"{damaged} (damaged)" in state["detail"]
+    assert sorted(sidecar_reads) == sorted(sidecar_names(second.object_key))
+    # A key no longer configured is seen without reading anything again.
+    store.delete(damaged)
+    settings.TALOWA_BACKUP_KEYS = [K2, K1]
+    sidecar_reads.clear()
+    component("encryption_keys")  # reads the damaged backup's good copy only
+    settings.TALOWA_BACKUP_KEYS = [K2]
+    sidecar_reads.clear()
+    state = component("encryption_keys")
+    assert state["status"] == "unhealthy"
+    assert "needed by 2 backup(s)" in state["detail"]
+    assert sidecar_reads == [sidecar_names(second.object_key)[0]]
+    # A week after their last read, sidecars are read again, a slice at a time.
+    settings.TALOWA_BACKUP_KEYS = [K1]
+    from recovery.models import SidecarCheck
+
+    SidecarCheck.objects.update(checked_at=timezone.now() - timedelta(days=8))
+    sidecar_reads.clear()
+    component("encryption_keys")
+    assert sorted(sidecar_reads) == sorted(
+        [*sidecar_names(first.object_key), sidecar_names(second.object_key)[0]]
+    )
