@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from backups.models import Backup, BackupSchedule, BackupScheduleRun
 from backups.selectors import newest_audit_anchor
+from backups.services.scheduling.runs import mark_dead_runs
 from backups.services.scheduling.validation import schedule_timing
 from backups.storage import object_store
 from recovery.models import RestoreDrill
@@ -190,6 +191,7 @@ SCHEDULE_GRACE = timedelta(hours=1)
 
 def check_backup_schedules() -> Component:
     """Each enabled schedule's newest successful run against its interval."""
+    mark_dead_runs()  # a run whose worker died says so, not "running"
     late: list[str] = []
     schedules = BackupSchedule.objects.filter(enabled=True).order_by("name")
     now = timezone.now()

@@ -128,3 +128,61 @@ def test_a_heartbeat_renews_while_its_block_runs(monkeypatch, make_user):
 
     run.refresh_from_db()
     assert run.heartbeat_at > first
+
+
+def test_a_schedule_run_whose_worker_was_killed_is_failed_by_its_readers(
+    admin_client, data_dir
+):
+    import signal
+
+    from backups.models import BackupSchedule, BackupScheduleRun
+
+    schedule = BackupSchedule.objects.create(name="hourly", kind="hours", every=1)
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        run = BackupScheduleRun.objects.create(
+            schedule=schedule,
+            trigger="scheduled",
+            result="running",
+            worker=f"{HOST}:{worker.pid}",
+            started_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+        )
+        changelist = reverse("admin:backups_backupschedulerun_changelist")
+        assert admin_client.get(changelist).status_code == 200
+        run.refresh_from_db()
+        assert run.result == "running"  # its worker lives
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        worker.kill()
+        worker.wait()
+
+    page = reverse("admin:backups_backupschedule_change", args=[schedule.pk])
+    assert admin_client.get(page).status_code == 200
+    run.refresh_from_db()
+    assert run.result == "failed"
+    assert run.message.startswith(f"worker died: {HOST}:{worker.pid} stopped")
+    assert run.finished_at is not None
+
+
+def test_a_schedule_run_of_another_host_dies_with_its_heartbeat(settings, db):
+    from backups.models import BackupSchedule, BackupScheduleRun
+    from recovery.services.health_checks import check_backup_schedules
+
+    limit = timedelta(seconds=settings.TALOWA_WORKER_HEARTBEAT_LIMIT)
+    schedule = BackupSchedule.objects.create(name="daily", kind="hours", every=24)
+    beating, silent = (
+        BackupScheduleRun.objects.create(
+            schedule=schedule,
+            trigger="manual",
+            result="running",
+            worker="another-host:4242",
+            started_at=timezone.now() - limit * 3,
+            heartbeat_at=timezone.now() - age,
+        )
+        for age in (limit / 2, limit * 2)
+    )
+    check_backup_schedules()  # the hourly health check reads the runs
+    assert BackupScheduleRun.objects.get(pk=beating.pk).result == "running"
+    assert BackupScheduleRun.objects.get(pk=silent.pk).result == "failed"
