@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from stat import S_ISREG
 from typing import BinaryIO, Protocol
 
 from django.conf import settings
@@ -245,16 +244,22 @@ class FileObjectStore:
         if not base.is_dir():
             return {}
         found = {}
-        for path in base.rglob("*"):
-            if PARTIAL_MARKER in path.name:
-                continue
-            try:
-                stat = path.stat()
-            except FileNotFoundError:
-                continue  # deleted since the directory was read
-            if S_ISREG(stat.st_mode):
-                name = str(path.relative_to(self.root))
-                found[name] = ObjectStat(stat.st_size, str(stat.st_mtime_ns))
+        # os.scandir, not Path.rglob: a catalog of 10,000 backups lists in a
+        # fraction of the time.
+        pending = [(str(base), str(base.relative_to(self.root)).strip("."))]
+        while pending:
+            directory, relative = pending.pop()
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    name = f"{relative}/{entry.name}" if relative else entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((entry.path, name))
+                    elif PARTIAL_MARKER not in entry.name and entry.is_file():
+                        try:
+                            stat = entry.stat()
+                        except FileNotFoundError:
+                            continue  # deleted since the directory was read
+                        found[name] = ObjectStat(stat.st_size, str(stat.st_mtime_ns))
         return found
 
     def remove_partials(self, prefix: str) -> int:

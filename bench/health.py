@@ -110,7 +110,7 @@ def main() -> int:
         if not options.reuse:
             prepare(options, data_dir, env)
         print(machine())
-        rounds = measure(env)
+        rounds = measure(env, options.rounds)
         report(options, rounds)
         slow = [n for n, row in rounds[-1].items() if row["seconds"] > TARGET_SECONDS]
         return 1 if set(slow) - {"workers"} else 0
@@ -127,6 +127,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--backups", type=int, default=10_000)
     parser.add_argument("--expired", type=float, default=0.2)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--database", default="talowa_bench_health")
     parser.add_argument("--data-dir", help="TALOWA_DATA_DIR (default: a temporary one)")
     parser.add_argument(
@@ -157,14 +158,14 @@ def prepare(options, data_dir: Path, env: dict) -> None:
     print(f"{int(total):,} backups cataloged in {_since(began)} s", flush=True)
 
 
-def measure(env: dict) -> list[dict]:
+def measure(env: dict, rounds: int) -> list[dict]:
     env = {**env, "TALOWA_HEALTH_CHECK_TIMEOUT": "600"}
-    out = manage(env, "shell", "-c", MEASURE.format(rounds=ROUNDS))
+    out = manage(env, "shell", "-c", MEASURE.format(rounds=rounds))
     return json.loads(out.rpartition("@@")[2])
 
 
 def report(options, rounds: list[dict]) -> None:
-    header = ("component", *[f"run {n + 1} (s)" for n in range(ROUNDS)], "status")
+    header = ("component", *[f"run {n + 1} (s)" for n in range(len(rounds))], "status")
     rows = [header]
     for name in rounds[0]:
         last = rounds[-1][name]

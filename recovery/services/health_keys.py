@@ -55,7 +55,14 @@ def check_keys() -> Component:
     listed = store.list_stats(ARCHIVE_PREFIX.rstrip("/")) | store.list_stats(
         COPY_PREFIX.rstrip("/")
     )
-    known = {c.backup_id: c for c in SidecarCheck.objects.all()}
+    known = {
+        backup_id: (fingerprint, key_ids, checked_at)
+        for backup_id, fingerprint, key_ids, checked_at in (
+            SidecarCheck.objects.values_list(
+                "backup_id", "fingerprint", "key_ids", "checked_at"
+            )
+        )
+    }
     backups = list(
         Backup.objects.filter(status=Backup.Status.COMPLETED)
         .exclude(object_key="")
@@ -69,14 +76,13 @@ def check_keys() -> Component:
         names = sidecar_names(object_key)
         stats = [listed.get(name) for name in names]
         fingerprint = " ".join(f"{s.size}:{s.tag}" for s in stats if s is not None)
-        known_check = known.get(backup_id)
+        known_fingerprint, known_key_ids, _ = known.get(backup_id, ("", "", None))
         if (
-            known_check is not None
+            known_fingerprint == fingerprint
             and None not in stats
-            and known_check.fingerprint == fingerprint
             and backup_id not in recheck
         ):
-            key_ids = known_check.key_ids.split(",")
+            key_ids = known_key_ids.split(",")
         else:
             key_ids, problems = _read_sidecars(store, names, stats, keyring)
             bad_copies += problems
@@ -102,10 +108,11 @@ def check_keys() -> Component:
     return _keys_component(keyring, missing_keys, bad_copies, len(backups))
 
 
-def _due_for_recheck(known: dict[str, SidecarCheck]) -> set[str]:
-    old = [c for c in known.values() if timezone.now() - c.checked_at > RECHECK_AFTER]
-    old.sort(key=lambda c: c.checked_at)
-    return {c.backup_id for c in old[:RECHECKS_PER_RUN]}
+def _due_for_recheck(known: dict[str, tuple]) -> set[str]:
+    """Return the backups whose sidecars are read again now, whatever changed."""
+    since = timezone.now() - RECHECK_AFTER
+    old = sorted((at, backup_id) for backup_id, (*_, at) in known.items() if at < since)
+    return {backup_id for _, backup_id in old[:RECHECKS_PER_RUN]}
 
 
 def _read_sidecars(store, names, stats, keyring) -> tuple[list[str], list[str]]:
