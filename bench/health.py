@@ -107,7 +107,9 @@ def main() -> int:
     url = scratch_url(options.database)
     env = environment(data_dir, url)
     try:
-        if not options.reuse:
+        if options.reuse:
+            manage(env, "migrate", "-v0")  # the code may have moved on
+        else:
             prepare(options, data_dir, env)
         print(machine())
         rounds = measure(env, options.rounds)

@@ -4,14 +4,19 @@ Invariants:
 - Every completed backup's two sidecar copies are found by one listing of
   the storage (per prefix), not one request each: a missing copy is seen
   every hour.
-- A copy is read and parsed again only when the listing shows it written
+- A copy is read and opened again only when the listing shows it written
   since its last full read (another size or tag), when that read found a
   problem, or when it is ``RECHECK_AFTER`` old (a slice per check); otherwise
   the key ids found then (``SidecarCheck``) are held against the key ring.
+- Reads stop after ``READ_SECONDS``, so the check answers within its time
+  limit even the first time over a large catalog: the backups left unread
+  are held against the ring by the key id in their catalog entry, said so
+  in the detail, and read by the next checks.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from django.utils import timezone
@@ -40,79 +45,93 @@ from recovery.services.health_component import (
 # longest unread first, so a large catalog is re-read a slice an hour.
 RECHECK_AFTER = timedelta(days=7)
 RECHECKS_PER_RUN = 100
+READ_SECONDS = 5.0  # then the rest waits for the next check
 
 
 def check_keys() -> Component:
-    """The primary key, every key a backup needs, and both sidecar copies.
-
-    One listing of the storage shows which copies exist and whether they were
-    written since their last read (size and tag); only those, and a slice of
-    the ones unread for ``RECHECK_AFTER``, are read and parsed again. What a
-    read found is kept in ``SidecarCheck``.
-    """
+    """The primary key, every key a backup needs, and both sidecar copies."""
     keyring = load_keyring()  # raises when no primary key is configured
     store = object_store()
     listed = store.list_stats(ARCHIVE_PREFIX.rstrip("/")) | store.list_stats(
         COPY_PREFIX.rstrip("/")
     )
     known = {
-        backup_id: (fingerprint, key_ids, checked_at)
-        for backup_id, fingerprint, key_ids, checked_at in (
-            SidecarCheck.objects.values_list(
-                "backup_id", "fingerprint", "key_ids", "checked_at"
-            )
+        backup_id: (fingerprint, key_ids)
+        for backup_id, fingerprint, key_ids in SidecarCheck.objects.values_list(
+            "backup_id", "fingerprint", "key_ids"
         )
     }
-    backups = list(
+    recheck = set(
+        SidecarCheck.objects.filter(checked_at__lt=timezone.now() - RECHECK_AFTER)
+        .order_by("checked_at")
+        .values_list("backup_id", flat=True)[:RECHECKS_PER_RUN]
+    )
+    found = _Findings()
+    deadline = time.monotonic() + READ_SECONDS
+    for backup_id, object_key, catalog_key in (
         Backup.objects.filter(status=Backup.Status.COMPLETED)
         .exclude(object_key="")
-        .values_list("id", "object_key")
-    )
-    recheck = _due_for_recheck(known)
-    missing_keys: dict[str, list[str]] = {}
-    bad_copies: list[str] = []
-    read: list[SidecarCheck] = []
-    for backup_id, object_key in backups:
+        .values_list("id", "object_key", "key_id")
+    ):
         names = sidecar_names(object_key)
         stats = [listed.get(name) for name in names]
         fingerprint = " ".join(f"{s.size}:{s.tag}" for s in stats if s is not None)
-        known_fingerprint, known_key_ids, _ = known.get(backup_id, ("", "", None))
-        if (
-            known_fingerprint == fingerprint
-            and None not in stats
-            and backup_id not in recheck
-        ):
-            key_ids = known_key_ids.split(",")
+        before, key_ids = known.get(backup_id, ("", ""))
+        unchanged = before == fingerprint and None not in stats
+        if unchanged and backup_id not in recheck:
+            found.add(backup_id, key_ids.split(","), keyring)
+        elif time.monotonic() > deadline:
+            found.unread += 1
+            found.bad += [
+                f"{name} (missing)"
+                for name, stat in zip(names, stats, strict=True)
+                if stat is None
+            ]
+            found.add(backup_id, [catalog_key] if catalog_key else [], keyring)
         else:
             key_ids, problems = _read_sidecars(store, names, stats, keyring)
-            bad_copies += problems
+            found.bad += problems
+            found.add(backup_id, key_ids, keyring)
             if not problems:
-                read.append(
-                    SidecarCheck(
-                        backup_id=backup_id,
-                        fingerprint=fingerprint,
-                        key_ids=",".join(key_ids),
-                        checked_at=timezone.now(),
-                    )
-                )
+                found.remember(backup_id, fingerprint, key_ids)
+    found.save()
+    return _keys_component(keyring, found)
+
+
+class _Findings:
+    """What the check found, backup by backup."""
+
+    def __init__(self) -> None:
+        self.backups = 0
+        self.unread = 0
+        self.bad: list[str] = []
+        self.missing_keys: dict[str, list[str]] = {}
+        self.read: list[SidecarCheck] = []
+
+    def add(self, backup_id: str, key_ids: list[str], keyring) -> None:
+        self.backups += 1
         for key_id in set(key_ids):
             if key_id not in keyring:
-                missing_keys.setdefault(key_id, []).append(backup_id)
-    SidecarCheck.objects.bulk_create(
-        read,
-        batch_size=1000,
-        update_conflicts=True,
-        unique_fields=["backup"],
-        update_fields=["fingerprint", "key_ids", "checked_at"],
-    )
-    return _keys_component(keyring, missing_keys, bad_copies, len(backups))
+                self.missing_keys.setdefault(key_id, []).append(backup_id)
 
+    def remember(self, backup_id: str, fingerprint: str, key_ids: list[str]) -> None:
+        self.read.append(
+            SidecarCheck(
+                backup_id=backup_id,
+                fingerprint=fingerprint,
+                key_ids=",".join(key_ids),
+                checked_at=timezone.now(),
+            )
+        )
 
-def _due_for_recheck(known: dict[str, tuple]) -> set[str]:
-    """Return the backups whose sidecars are read again now, whatever changed."""
-    since = timezone.now() - RECHECK_AFTER
-    old = sorted((at, backup_id) for backup_id, (*_, at) in known.items() if at < since)
-    return {backup_id for _, backup_id in old[:RECHECKS_PER_RUN]}
+    def save(self) -> None:
+        SidecarCheck.objects.bulk_create(
+            self.read,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["backup"],
+            update_fields=["fingerprint", "key_ids", "checked_at"],
+        )
 
 
 def _read_sidecars(store, names, stats, keyring) -> tuple[list[str], list[str]]:
@@ -148,30 +167,36 @@ def _problem(exc: Exception) -> str:
     return "damaged"
 
 
-def _keys_component(keyring, missing_keys, bad_copies, checked: int) -> Component:
+def _keys_component(keyring, found: _Findings) -> Component:
     primary = f"primary key {keyring.primary_id}"
-    if missing_keys:
-        first = sorted(missing_keys)[0]
+    if found.unread:
+        primary += (
+            f"; {found.unread} backup(s) not read yet (their keys taken from the "
+            "catalog; the next checks read them)"
+        )
+    if found.missing_keys:
+        missing = found.missing_keys
+        first = sorted(missing)[0]
         return Component(
             "encryption_keys",
             UNHEALTHY,
-            len(missing_keys),
+            len(missing),
             "0 keys missing",
-            f"{primary}; key(s) {', '.join(sorted(missing_keys))} needed by "
-            f"{sum(len(v) for v in missing_keys.values())} backup(s) are not "
+            f"{primary}; key(s) {', '.join(sorted(missing))} needed by "
+            f"{sum(len(v) for v in missing.values())} backup(s) are not "
             "configured",
             f"Add key {first} back to TALOWA_BACKUP_KEYS (after the primary), or "
             "those backups cannot be restored.",
         )
-    if bad_copies:
+    if found.bad:
+        bad = found.bad
         return Component(
             "encryption_keys",
             DEGRADED,
-            len(bad_copies),
+            len(bad),
             "0 sidecar copies missing or damaged",
-            f"{primary}; sidecar copies missing or damaged: "
-            f"{', '.join(bad_copies[:3])}"
-            + (f" and {len(bad_copies) - 3} more" if len(bad_copies) > 3 else ""),
+            f"{primary}; sidecar copies missing or damaged: {', '.join(bad[:3])}"
+            + (f" and {len(bad) - 3} more" if len(bad) > 3 else ""),
             "A sidecar copy is missing or damaged: run `rotate_keys`, which "
             "rewrites both copies of every sidecar.",
         )
@@ -180,6 +205,6 @@ def _keys_component(keyring, missing_keys, bad_copies, checked: int) -> Componen
         HEALTHY,
         0,
         "0 keys missing",
-        f"{primary}; the keys and both sidecar copies of {checked} backup(s) "
-        "are present",
+        f"{primary}; the keys and both sidecar copies of {found.backups} "
+        "backup(s) are present",
     )

@@ -525,3 +525,29 @@ def test_the_hourly_keys_check_reads_only_changed_sidecars(
     assert sorted(sidecar_reads) == sorted(
         [*sidecar_names(first.object_key), sidecar_names(second.object_key)[0]]
     )
+
+
+def test_the_keys_check_reads_for_a_bounded_time_and_goes_on_next_hour(
+    world, sidecar_reads, settings, monkeypatch
+):
+    from recovery.services import health_keys
+
+    settings.TALOWA_BACKUP_KEYS = [K1]
+    first, second = (Backup.objects.get(pk=create_full_backup()) for _ in range(2))
+    object_store().delete(sidecar_names(second.object_key)[1])
+    monkeypatch.setattr(health_keys, "READ_SECONDS", -1.0)  # no time to read
+    state = component("encryption_keys")
+    assert sidecar_reads == []
+    assert "2 backup(s) not read yet" in state["detail"]
+    assert state["status"] == "degraded"  # the listing shows the missing copy
+    settings.TALOWA_BACKUP_KEYS = [K2]
+    state = component("encryption_keys")  # the catalog names their key
+    assert state["status"] == "unhealthy"
+    assert "Add key k1 back" in state["recommendation"]
+    settings.TALOWA_BACKUP_KEYS = [K1]
+    monkeypatch.setattr(health_keys, "READ_SECONDS", 5.0)
+    state = component("encryption_keys")
+    assert "not read yet" not in state["detail"]
+    assert sorted(sidecar_reads) == sorted(
+        [*sidecar_names(first.object_key), sidecar_names(second.object_key)[0]]
+    )
