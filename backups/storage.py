@@ -100,8 +100,8 @@ class ObjectStore(Protocol):
     def list(self, prefix: str) -> list[str]:
         """Names (not partials) under ``prefix``, sorted."""
 
-    def list_stats(self, prefix: str) -> dict[str, ObjectStat]:
-        """Names (not partials) under ``prefix`` with their stats, in one listing."""
+    def list_stats(self, prefix: str, *, suffix: str = "") -> dict[str, ObjectStat]:
+        """Names (not partials) under ``prefix`` ending in ``suffix``, with stats."""
 
     def remove_partials(self, prefix: str) -> int:
         """Delete unfinished writes under ``prefix``; return how many."""
@@ -239,7 +239,7 @@ class FileObjectStore:
             if path.is_file() and PARTIAL_MARKER not in path.name
         )
 
-    def list_stats(self, prefix: str) -> dict[str, ObjectStat]:
+    def list_stats(self, prefix: str, *, suffix: str = "") -> dict[str, ObjectStat]:
         base = self._path(prefix) if prefix else self.root
         if not base.is_dir():
             return {}
@@ -254,7 +254,11 @@ class FileObjectStore:
                     name = f"{relative}/{entry.name}" if relative else entry.name
                     if entry.is_dir(follow_symlinks=False):
                         pending.append((entry.path, name))
-                    elif PARTIAL_MARKER not in entry.name and entry.is_file():
+                    elif (
+                        entry.name.endswith(suffix)
+                        and PARTIAL_MARKER not in entry.name
+                        and entry.is_file()
+                    ):
                         try:
                             stat = entry.stat()
                         except FileNotFoundError:
@@ -376,7 +380,7 @@ class S3ObjectStore:
                     names.append(item["Key"][len(root) :].lstrip("/"))
         return sorted(names)
 
-    def list_stats(self, prefix: str) -> dict[str, ObjectStat]:
+    def list_stats(self, prefix: str, *, suffix: str = "") -> dict[str, ObjectStat]:
         root = self._key("")
         start = self._key(prefix) if prefix else root
         found = {}
@@ -385,7 +389,8 @@ class S3ObjectStore:
             for page in paginator.paginate(Bucket=self._bucket, Prefix=start):
                 for item in page.get("Contents", []):
                     name = item["Key"][len(root) :].lstrip("/")
-                    found[name] = ObjectStat(item["Size"], item["ETag"].strip('"'))
+                    if name.endswith(suffix):
+                        found[name] = ObjectStat(item["Size"], item["ETag"].strip('"'))
         return found
 
     def remove_partials(self, prefix: str) -> int:

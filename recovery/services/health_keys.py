@@ -30,7 +30,12 @@ from backups.exceptions import (
 )
 from backups.keyring import load_keyring
 from backups.models import Backup
-from backups.services.sidecars import ARCHIVE_PREFIX, COPY_PREFIX, sidecar_names
+from backups.services.sidecars import (
+    ARCHIVE_PREFIX,
+    COPY_PREFIX,
+    SIDECAR_SUFFIX,
+    sidecar_names,
+)
 from backups.storage import object_store
 from recovery.models import SidecarCheck
 from recovery.services.health_component import (
@@ -52,9 +57,13 @@ def check_keys() -> Component:
     """The primary key, every key a backup needs, and both sidecar copies."""
     keyring = load_keyring()  # raises when no primary key is configured
     store = object_store()
-    listed = store.list_stats(ARCHIVE_PREFIX.rstrip("/")) | store.list_stats(
-        COPY_PREFIX.rstrip("/")
-    )
+    listed = {
+        name: stat
+        for prefix in (ARCHIVE_PREFIX, COPY_PREFIX)
+        for name, stat in store.list_stats(
+            prefix.rstrip("/"), suffix=SIDECAR_SUFFIX
+        ).items()
+    }
     known = {
         backup_id: (fingerprint, key_ids)
         for backup_id, fingerprint, key_ids in SidecarCheck.objects.values_list(
