@@ -27,6 +27,7 @@ from backups.services.scheduling import (
     save_schedule,
     set_schedules_enabled,
 )
+from backups.services.scheduling.runs import mark_dead_runs
 from backups.services.scheduling.validation import schedule_timing
 from talowa_admin.admin_base import ReadOnlyAdmin
 
@@ -109,6 +110,14 @@ class BackupScheduleAdmin(admin.ModelAdmin):
                 last_result_message=Subquery(latest.values("message")[:1]),
             )
         )
+
+    def changelist_view(self, request, extra_context=None):
+        mark_dead_runs()
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        mark_dead_runs()
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_fieldsets(self, request, obj=None):
         if obj is not None and not self.has_change_permission(request, obj):
@@ -305,3 +314,11 @@ class BackupScheduleRunAdmin(ReadOnlyAdmin):
     list_select_related = ("schedule", "backup")
     date_hierarchy = "queued_at"
     show_full_result_count = False
+
+    def changelist_view(self, request, extra_context=None):
+        mark_dead_runs()
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        mark_dead_runs()
+        return super().change_view(request, object_id, form_url, extra_context)

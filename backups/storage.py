@@ -16,6 +16,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -46,6 +47,18 @@ ACCESS_DENIED = {
 # operator switches TALOWA_BACKUP_STORAGE; "backups" (the configured place)
 # is used only when neither alias reaches it (docs/operations.md).
 PLACE_ALIASES = ("backups-file", "backups-s3")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectStat:
+    """What a listing tells of an object without reading it.
+
+    ``tag`` changes whenever the object is written again: the S3 ETag, or a
+    file's modification time in nanoseconds.
+    """
+
+    size: int
+    tag: str
 
 
 class ObjectWriter(Protocol):
@@ -86,6 +99,9 @@ class ObjectStore(Protocol):
 
     def list(self, prefix: str) -> list[str]:
         """Names (not partials) under ``prefix``, sorted."""
+
+    def list_stats(self, prefix: str, *, suffix: str = "") -> dict[str, ObjectStat]:
+        """Names (not partials) under ``prefix`` ending in ``suffix``, with stats."""
 
     def remove_partials(self, prefix: str) -> int:
         """Delete unfinished writes under ``prefix``; return how many."""
@@ -223,6 +239,33 @@ class FileObjectStore:
             if path.is_file() and PARTIAL_MARKER not in path.name
         )
 
+    def list_stats(self, prefix: str, *, suffix: str = "") -> dict[str, ObjectStat]:
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return {}
+        found = {}
+        # os.scandir, not Path.rglob: a catalog of 10,000 backups lists in a
+        # fraction of the time.
+        pending = [(str(base), str(base.relative_to(self.root)).strip("."))]
+        while pending:
+            directory, relative = pending.pop()
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    name = f"{relative}/{entry.name}" if relative else entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((entry.path, name))
+                    elif (
+                        entry.name.endswith(suffix)
+                        and PARTIAL_MARKER not in entry.name
+                        and entry.is_file()
+                    ):
+                        try:
+                            stat = entry.stat()
+                        except FileNotFoundError:
+                            continue  # deleted since the directory was read
+                        found[name] = ObjectStat(stat.st_size, str(stat.st_mtime_ns))
+        return found
+
     def remove_partials(self, prefix: str) -> int:
         base = self._path(prefix) if prefix else self.root
         if not base.is_dir():
@@ -336,6 +379,19 @@ class S3ObjectStore:
                 for item in page.get("Contents", []):
                     names.append(item["Key"][len(root) :].lstrip("/"))
         return sorted(names)
+
+    def list_stats(self, prefix: str, *, suffix: str = "") -> dict[str, ObjectStat]:
+        root = self._key("")
+        start = self._key(prefix) if prefix else root
+        found = {}
+        paginator = self._client.get_paginator("list_objects_v2")
+        with _s3_errors(prefix or "/"):
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=start):
+                for item in page.get("Contents", []):
+                    name = item["Key"][len(root) :].lstrip("/")
+                    if name.endswith(suffix):
+                        found[name] = ObjectStat(item["Size"], item["ETag"].strip('"'))
+        return found
 
     def remove_partials(self, prefix: str) -> int:
         start = self._key(prefix) if prefix else self._key("")

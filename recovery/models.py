@@ -171,6 +171,25 @@ class HealthSnapshot(models.Model):
         return f"{self.component}: {self.status} at {self.checked_at:%Y-%m-%d %H:%M}"
 
 
+class SidecarCheck(models.Model):
+    """The health check's last full read of a backup's two sidecar copies.
+
+    Kept only when both copies were read whole and parsed: while the listing
+    shows both copies with the ``fingerprint`` (size and tag of each) they
+    had then, they are not read again until ``checked_at`` is old.
+    """
+
+    backup = models.OneToOneField(
+        "backups.Backup", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    fingerprint = models.CharField(max_length=300)
+    key_ids = models.CharField(max_length=200)  # of both copies, comma-separated
+    checked_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"sidecars of {self.backup_id} read at {self.checked_at:%Y-%m-%d %H:%M}"
+
+
 class MaintenanceRun(models.Model):
     """One system maintenance (or its dry run) and each step's result."""
 

@@ -8,7 +8,8 @@ Invariants:
 - Every recorded check stores one ``HealthSnapshot`` per component.
 - A component that becomes degraded or unhealthy sends one "problem" alert,
   and one "recovery" alert when it is healthy again, each at most once an
-  hour per component: by mail to ``ADMINS`` and, when
+  hour per component and state, except that a worse state (degraded, then
+  unhealthy) always alerts: by mail to ``ADMINS`` and, when
   ``TALOWA_ALERT_WEBHOOK_URL`` is set, as a JSON POST. A failed alert is
   logged (without the webhook's address, which may carry a token) and never
   fails the check.
@@ -166,19 +167,26 @@ def record_check(components: list[Component]) -> list[HealthSnapshot]:
 
 
 def _alert_due(component: Component, previous: HealthSnapshot | None, now) -> str:
-    """Return the alert this state change calls for, or "" (none, or too soon)."""
+    """Return the alert this state change calls for, or "" (none, or too soon).
+
+    Within an hour a problem no worse than one already alerted about stays
+    silent, a worse one (degraded, then unhealthy) alerts at once; a recovery
+    alerts once.
+    """
     before = previous.status if previous else HEALTHY
     if component.status == before:
         return ""
-    kind = (
-        HealthSnapshot.Alert.RECOVERY
-        if component.status == HEALTHY
-        else HealthSnapshot.Alert.PROBLEM
-    )
     recent = HealthSnapshot.objects.filter(
-        component=component.name, alert=kind, checked_at__gt=now - ALERT_INTERVAL
-    ).exists()
-    return "" if recent else kind
+        component=component.name, checked_at__gt=now - ALERT_INTERVAL
+    )
+    if component.status == HEALTHY:
+        kind = HealthSnapshot.Alert.RECOVERY
+        repeat = recent.filter(alert=kind).exists()
+    else:
+        kind = HealthSnapshot.Alert.PROBLEM
+        as_bad = [s for s, n in _SEVERITY.items() if n >= _SEVERITY[component.status]]
+        repeat = recent.filter(alert=kind, status__in=as_bad).exists()
+    return "" if repeat else kind
 
 
 def send_alert(

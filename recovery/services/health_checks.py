@@ -13,8 +13,6 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -23,43 +21,26 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from backups.archive.sidecar import parse_sidecar
-from backups.exceptions import BackupError
-from backups.keyring import load_keyring
 from backups.models import Backup, BackupSchedule, BackupScheduleRun
 from backups.selectors import newest_audit_anchor
+from backups.services.scheduling.runs import mark_dead_runs
 from backups.services.scheduling.validation import schedule_timing
-from backups.services.sidecars import read_sidecar_copies
 from backups.storage import object_store
 from recovery.models import RestoreDrill
+from recovery.services.health_component import (
+    DEGRADED,
+    HEALTHY,
+    UNHEALTHY,
+    Check,
+    Component,
+)
+from recovery.services.health_keys import check_keys
 from retention.models import CleanupRun
-from retention.services import count_expired
+from retention.services.backlog import retention_backlog, type_label
 from talowa_admin.audit import AuditAnchor, verify_audit_chain
 from talowa_admin.queue import queued_count
 
-HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
 PROBE_PREFIX = "health/"
-
-
-@dataclass
-class Component:
-    name: str
-    status: str
-    value: float | None
-    threshold: str
-    detail: str
-    recommendation: str = ""
-    seconds: float = 0.0
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    run: Callable[[], Component]
-    on_error: str  # the recommendation when the check itself fails
 
 
 def _age_days(moment) -> float:
@@ -209,6 +190,7 @@ SCHEDULE_GRACE = timedelta(hours=1)
 
 def check_backup_schedules() -> Component:
     """Each enabled schedule's newest successful run against its interval."""
+    mark_dead_runs()  # a run whose worker died says so, not "running"
     late: list[str] = []
     schedules = BackupSchedule.objects.filter(enabled=True).order_by("name")
     now = timezone.now()
@@ -333,62 +315,6 @@ def check_restore_drill() -> Component:
     )
 
 
-def check_keys() -> Component:
-    keyring = load_keyring()  # raises when no primary key is configured
-    store = object_store()
-    missing_keys: dict[str, list[str]] = {}
-    bad_copies: list[str] = []
-    backups = Backup.objects.filter(status=Backup.Status.COMPLETED).exclude(
-        object_key=""
-    )
-    checked = 0
-    for backup in backups.only("id", "object_key").iterator():
-        checked += 1
-        for copy in read_sidecar_copies(store, backup.object_key):
-            try:
-                sidecar = parse_sidecar(copy.data) if copy.data else None
-            except BackupError:
-                sidecar = None
-            if sidecar is None:
-                bad_copies.append(f"{copy.name} ({copy.problem or 'damaged'})")
-            elif sidecar.key_id not in keyring:
-                missing_keys.setdefault(sidecar.key_id, []).append(backup.id)
-    primary = f"primary key {keyring.primary_id}"
-    if missing_keys:
-        first = sorted(missing_keys)[0]
-        return Component(
-            "encryption_keys",
-            UNHEALTHY,
-            len(missing_keys),
-            "0 keys missing",
-            f"{primary}; key(s) {', '.join(sorted(missing_keys))} needed by "
-            f"{sum(len(v) for v in missing_keys.values())} backup(s) are not "
-            "configured",
-            f"Add key {first} back to TALOWA_BACKUP_KEYS (after the primary), or "
-            "those backups cannot be restored.",
-        )
-    if bad_copies:
-        return Component(
-            "encryption_keys",
-            DEGRADED,
-            len(bad_copies),
-            "0 sidecar copies missing or damaged",
-            f"{primary}; sidecar copies missing or damaged: "
-            f"{', '.join(bad_copies[:3])}"
-            + (f" and {len(bad_copies) - 3} more" if len(bad_copies) > 3 else ""),
-            "A sidecar copy is missing or damaged: run `rotate_keys`, which "
-            "rewrites both copies of every sidecar.",
-        )
-    return Component(
-        "encryption_keys",
-        HEALTHY,
-        0,
-        "0 keys missing",
-        f"{primary}; the keys and both sidecar copies of {checked} backup(s) "
-        "are present",
-    )
-
-
 def check_space() -> Component:
     data_dir = settings.TALOWA_DATA_DIR
     usage = shutil.disk_usage(data_dir)
@@ -477,8 +403,22 @@ def check_audit_trail() -> Component:
 
 
 def check_retention() -> Component:
+    """The newest cleanup run against the daily schedule, and the backlog.
+
+    The backlog is probed, not counted whole (``retention_backlog``): above a
+    thousand rows of a type it is an estimate (PostgreSQL) or a lower bound.
+    """
     limit = settings.TALOWA_HEALTH_RETENTION_MAX_HOURS
-    backlog = sum(count_expired().values())
+    backlog = retention_backlog()
+    waiting = backlog.describe()
+    if backlog.oldest is not None:
+        waiting += (
+            f" are past retention now, the oldest "
+            f"({type_label(backlog.oldest_type).lower()}) from "
+            f"{backlog.oldest:%Y-%m-%d}"
+        )
+    else:
+        waiting += " are past retention now"
     last = (
         CleanupRun.objects.filter(dry_run=False)
         .exclude(status=CleanupRun.Status.RUNNING)
@@ -490,16 +430,16 @@ def check_retention() -> Component:
         return Component(
             "retention",
             DEGRADED,
-            backlog,
+            backlog.rows,
             threshold,
-            f"no retention cleanup has run; {backlog} rows are past retention",
+            f"no retention cleanup has run; {waiting}",
             "No retention cleanup has run: run `apply_retention` and register its "
             "schedule with `setup_schedules`.",
         )
     hours = round((timezone.now() - last.started_at).total_seconds() / 3600, 1)
     detail = (
         f"newest cleanup run {last.pk} {last.status} {hours} h ago, deleted "
-        f"{last.total} rows; {backlog} rows are past retention now"
+        f"{last.total} rows; {waiting}"
     )
     if last.status == CleanupRun.Status.FAILED:
         advice = (
@@ -508,13 +448,18 @@ def check_retention() -> Component:
         )
     elif hours > limit:
         advice = (
-            f"No retention cleanup for {hours:g} h and {backlog} rows past "
+            f"No retention cleanup for {hours:g} h and {backlog.describe()} past "
             "retention: run `apply_retention` and check its schedule."
         )
     else:
         advice = ""
     return Component(
-        "retention", DEGRADED if advice else HEALTHY, backlog, threshold, detail, advice
+        "retention",
+        DEGRADED if advice else HEALTHY,
+        backlog.rows,
+        threshold,
+        detail,
+        advice,
     )
 
 
@@ -551,7 +496,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "retention",
         check_retention,
-        "The retention backlog cannot be counted: run `apply_retention --dry-run`.",
+        "The retention backlog cannot be read: run `apply_retention --dry-run`.",
     ),
     Check("failed_tasks", check_failed_tasks, "Check the database."),
     Check(

@@ -371,3 +371,183 @@ def test_a_schedule_without_a_recent_successful_backup_is_degraded(world):
         finished_at=timezone.now(),
     )
     assert component("backup_schedules")["status"] == "healthy"
+
+
+def old_messages(world, count: int, *, kind: str = "group") -> None:
+    from messaging.models import Message
+
+    Message.objects.bulk_create(
+        Message(
+            conversation=world.group,
+            sender=world.asha,
+            kind=kind,
+            body=f"old {n}",
+            created_at=timezone.now() - timedelta(days=400, minutes=n),
+            updated_at=timezone.now(),
+        )
+        for n in range(count)
+    )
+
+
+def test_a_large_retention_backlog_is_probed_not_counted_whole(world, monkeypatch):
+    from django.db import connection
+
+    from retention.services import backlog, cleanup_expired_messages
+
+    cleanup_expired_messages()
+    old_messages(world, 30)
+    monkeypatch.setattr(backlog, "COUNT_LIMIT", 10)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE messaging_message")
+    state = component("retention")
+    assert state["status"] == "healthy"  # the daily run is recent
+    if connection.vendor == "postgresql":
+        # The planner's estimate of the candidates, all of them expired here.
+        assert 20 <= state["value"] <= 45
+        assert f"about {state['value']:,} rows (estimate) are past" in state["detail"]
+    else:
+        assert state["value"] == 10
+        assert "at least 10 rows are past retention" in state["detail"]
+    assert "the oldest (group messages) from " in state["detail"]
+    monkeypatch.setattr(backlog, "COUNT_LIMIT", 1000)
+    state = component("retention")
+    assert state["value"] == 30
+    assert "; 30 rows are past retention now, the oldest" in state["detail"]
+
+
+def test_the_retention_backlog_leaves_out_rows_under_a_legal_hold(world):
+    from retention.models import LegalHold
+    from retention.services import cleanup_expired_messages
+
+    cleanup_expired_messages()
+    old_messages(world, 5)
+    assert component("retention")["value"] == 5
+    LegalHold.objects.create(user=world.asha, reason="litigation")
+    assert component("retention")["value"] == 0
+
+
+def test_an_escalation_alerts_within_the_hour_and_a_repeat_does_not(
+    db, settings, webhook
+):
+    settings.ADMINS = [("Ops", "ops@example.org")]
+    states = iter(["degraded", "unhealthy", "degraded", "unhealthy", "healthy"])
+
+    def queue() -> Component:
+        status = next(states)
+        return Component("queue", status, None, "-", f"the queue is {status}")
+
+    probe = (Check("queue", queue, "Look at the queue."),)
+    for _ in range(5):
+        check_system_health(checks=probe)
+    assert [m.subject for m in mail.outbox] == [
+        "[TALOWA] queue is degraded (was healthy)",
+        "[TALOWA] queue is unhealthy (was degraded)",  # worse: at once
+        # degraded, then unhealthy again within the hour: already said
+        "[TALOWA] queue is healthy (was unhealthy)",
+    ]
+    assert [(h["alert"], h["status"], h["previous_status"]) for h in webhook] == [
+        ("problem", "degraded", "healthy"),
+        ("problem", "unhealthy", "degraded"),
+        ("recovery", "healthy", "unhealthy"),
+    ]
+
+
+# --- The keys check reads a sidecar again only when it changed ----------------------
+
+from tests.backups.test_storage_s3 import moto_endpoint, s3_backups  # noqa: E402, F401
+
+
+@pytest.fixture(params=["file", "s3"])
+def backup_storage(request, world):
+    if request.param == "s3":
+        request.getfixturevalue("s3_backups")
+    return request.param
+
+
+@pytest.fixture
+def sidecar_reads(monkeypatch):
+    """Count the reads of sidecar copies, of either storage."""
+    from backups.storage import FileObjectStore, S3ObjectStore
+
+    reads: list[str] = []
+    for store_class in (FileObjectStore, S3ObjectStore):
+        original = store_class.get
+
+        def counting(self, name, original=original):
+            if name.endswith(".key"):
+                reads.append(name)
+            return original(self, name)
+
+        monkeypatch.setattr(store_class, "get", counting)
+    return reads
+
+
+def test_the_hourly_keys_check_reads_only_changed_sidecars(
+    backup_storage, sidecar_reads, settings
+):
+    settings.TALOWA_BACKUP_KEYS = [K1]
+    first, second = (Backup.objects.get(pk=create_full_backup()) for _ in range(2))
+    assert component("encryption_keys")["status"] == "healthy"
+    assert len(sidecar_reads) == 4  # both copies of both backups, read once
+    sidecar_reads.clear()
+    assert component("encryption_keys")["status"] == "healthy"
+    assert sidecar_reads == []  # nothing changed: listed, not read
+    # A copy written over with other bytes is read again and found damaged.
+    store = object_store()
+    damaged = sidecar_names(second.object_key)[1]
+    data = bytearray(store.get(damaged))
+    data[len(data) // 2] ^= 0x01
+    store.put(damaged, bytes(data))
+    sidecar_reads.clear()
+    state = component("encryption_keys")
+    assert state["status"] == "degraded"
+    assert f"{damaged} (damaged)" in state["detail"]
+    assert sorted(sidecar_reads) == sorted(sidecar_names(second.object_key))
+    # A key no longer configured is seen without reading anything again.
+    store.delete(damaged)
+    settings.TALOWA_BACKUP_KEYS = [K2, K1]
+    sidecar_reads.clear()
+    component("encryption_keys")  # reads the damaged backup's good copy only
+    settings.TALOWA_BACKUP_KEYS = [K2]
+    sidecar_reads.clear()
+    state = component("encryption_keys")
+    assert state["status"] == "unhealthy"
+    assert "needed by 2 backup(s)" in state["detail"]
+    assert sidecar_reads == [sidecar_names(second.object_key)[0]]
+    # A week after their last read, sidecars are read again, a slice at a time.
+    settings.TALOWA_BACKUP_KEYS = [K1]
+    from recovery.models import SidecarCheck
+
+    SidecarCheck.objects.update(checked_at=timezone.now() - timedelta(days=8))
+    sidecar_reads.clear()
+    component("encryption_keys")
+    assert sorted(sidecar_reads) == sorted(
+        [*sidecar_names(first.object_key), sidecar_names(second.object_key)[0]]
+    )
+
+
+def test_the_keys_check_reads_for_a_bounded_time_and_goes_on_next_hour(
+    world, sidecar_reads, settings, monkeypatch
+):
+    from recovery.services import health_keys
+
+    settings.TALOWA_BACKUP_KEYS = [K1]
+    first, second = (Backup.objects.get(pk=create_full_backup()) for _ in range(2))
+    object_store().delete(sidecar_names(second.object_key)[1])
+    monkeypatch.setattr(health_keys, "READ_SECONDS", -1.0)  # no time to read
+    state = component("encryption_keys")
+    assert sidecar_reads == []
+    assert "2 backup(s) not read yet" in state["detail"]
+    assert state["status"] == "degraded"  # the listing shows the missing copy
+    settings.TALOWA_BACKUP_KEYS = [K2]
+    state = component("encryption_keys")  # the catalog names their key
+    assert state["status"] == "unhealthy"
+    assert "Add key k1 back" in state["recommendation"]
+    settings.TALOWA_BACKUP_KEYS = [K1]
+    monkeypatch.setattr(health_keys, "READ_SECONDS", 5.0)
+    state = component("encryption_keys")
+    assert "not read yet" not in state["detail"]
+    assert sorted(sidecar_reads) == sorted(
+        [*sidecar_names(first.object_key), sidecar_names(second.object_key)[0]]
+    )

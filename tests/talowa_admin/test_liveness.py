@@ -16,6 +16,7 @@ from backups.models import Backup, ExportJob
 from recovery.models import RecoveryRun
 from talowa_admin import liveness
 from talowa_admin.liveness import HOST
+from tests.backups.conftest import world  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -128,3 +129,121 @@ def test_a_heartbeat_renews_while_its_block_runs(monkeypatch, make_user):
 
     run.refresh_from_db()
     assert run.heartbeat_at > first
+
+
+def test_a_schedule_run_whose_worker_was_killed_is_failed_by_its_readers(
+    admin_client, data_dir
+):
+    import signal
+
+    from backups.models import BackupSchedule, BackupScheduleRun
+
+    schedule = BackupSchedule.objects.create(name="hourly", kind="hours", every=1)
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        run = BackupScheduleRun.objects.create(
+            schedule=schedule,
+            trigger="scheduled",
+            result="running",
+            worker=f"{HOST}:{worker.pid}",
+            started_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+        )
+        changelist = reverse("admin:backups_backupschedulerun_changelist")
+        assert admin_client.get(changelist).status_code == 200
+        run.refresh_from_db()
+        assert run.result == "running"  # its worker lives
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        worker.kill()
+        worker.wait()
+
+    page = reverse("admin:backups_backupschedule_change", args=[schedule.pk])
+    assert admin_client.get(page).status_code == 200
+    run.refresh_from_db()
+    assert run.result == "failed"
+    assert run.message.startswith(f"worker died: {HOST}:{worker.pid} stopped")
+    assert run.finished_at is not None
+
+
+def test_a_schedule_run_of_another_host_dies_with_its_heartbeat(settings, db):
+    from backups.models import BackupSchedule, BackupScheduleRun
+    from recovery.services.health_checks import check_backup_schedules
+
+    limit = timedelta(seconds=settings.TALOWA_WORKER_HEARTBEAT_LIMIT)
+    schedule = BackupSchedule.objects.create(name="daily", kind="hours", every=24)
+    beating, silent = (
+        BackupScheduleRun.objects.create(
+            schedule=schedule,
+            trigger="manual",
+            result="running",
+            worker="another-host:4242",
+            started_at=timezone.now() - limit * 3,
+            heartbeat_at=timezone.now() - age,
+        )
+        for age in (limit / 2, limit * 2)
+    )
+    check_backup_schedules()  # the hourly health check reads the runs
+    assert BackupScheduleRun.objects.get(pk=beating.pk).result == "running"
+    assert BackupScheduleRun.objects.get(pk=silent.pk).result == "failed"
+
+
+# Runs in a child process: a schedule's run whose backup writer is slowed down,
+# so the parent can kill it mid-way. The slowdown is the test's, not the product's.
+SLOW_SCHEDULED_RUN = """
+import sys, time, django
+django.setup()
+from backups.archive import ArchiveWriter
+original = ArchiveWriter.write
+def slow(self, data):
+    time.sleep(0.2)
+    return original(self, data)
+ArchiveWriter.write = slow
+from backups.services.scheduling import run_backup_schedule
+run_backup_schedule(schedule_id=int(sys.argv[1]), slot="2026-01-01T00:00:00+00:00")
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("world")
+def test_a_killed_scheduled_run_is_failed_and_the_next_run_succeeds(data_dir):
+    import signal
+    from pathlib import Path
+
+    from backups.models import BackupScheduleRun
+    from backups.services import create_backup_schedule
+    from backups.services.scheduling import run_backup_schedule
+    from tests.backups.test_backup_faults import child_env
+
+    schedule_id = create_backup_schedule(
+        schedule_name="Hourly", interval=timedelta(hours=1)
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SCHEDULED_RUN, str(schedule_id)],
+        cwd=Path(__file__).resolve().parents[2],
+        env=child_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not Backup.objects.filter(status="running").exists():
+            assert child.poll() is None, child.stderr.read()
+            assert time.monotonic() < deadline, "the scheduled backup never started"
+            time.sleep(0.05)
+        run = BackupScheduleRun.objects.get()
+        assert (run.result, run.worker) == ("running", f"{HOST}:{child.pid}")
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        child.kill()
+        child.wait()
+
+    done = run_backup_schedule(schedule_id=schedule_id)  # the next slot
+
+    run.refresh_from_db()
+    assert run.result == "failed"
+    assert run.message.startswith(f"worker died: {HOST}:{child.pid} stopped")
+    assert done.result == "succeeded"
+    assert Backup.objects.filter(status="completed").count() == 1

@@ -12,6 +12,10 @@ Invariants:
   at once. A failed run is recorded, then raised, so the queue shows it.
 - After downtime django-q2 (``catch_up`` off) fires a schedule once and moves
   it to its next future slot: one catch-up run, recorded as such.
+- A running run records its worker and renews its heartbeat; one whose
+  worker died (``talowa_admin.liveness``) is failed by ``mark_dead_runs``,
+  which the next run of the schedule, the schedule pages and the health
+  check call, so no run stays "running" after its process died.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from backups.selectors import backups_in_scope, latest_completed
 from backups.services.creating import create_incremental_backup, run_backup
 from backups.services.scheduling.schedules import sync_q_schedule
 from backups.services.scheduling.validation import schedule_timing
-from talowa_admin import locks
+from talowa_admin import liveness, locks
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +111,7 @@ def run_backup_schedule(
     """
     found = BackupSchedule.objects.select_related("owner").filter(pk=schedule_id)
     schedule = found.first()
+    mark_dead_runs(schedule_id=schedule_id)
     if schedule is None:
         logger.warning("backup schedule %s no longer exists; nothing run", schedule_id)
         return None
@@ -124,7 +129,33 @@ def run_backup_schedule(
         if run is None:
             return None
     _start(run)
-    return _attempt_until_done(schedule, run, sleep=sleep)
+    with liveness.Heartbeat(BackupScheduleRun.objects.filter(pk=run.pk)):
+        return _attempt_until_done(schedule, run, sleep=sleep)
+
+
+def mark_dead_runs(*, schedule_id: int | None = None) -> list[int]:
+    """Fail the running runs whose worker died; return their ids."""
+    running = BackupScheduleRun.objects.filter(
+        result=BackupScheduleRun.Result.RUNNING
+    ).select_related("schedule")
+    if schedule_id is not None:
+        running = running.filter(schedule_id=schedule_id)
+    failed = []
+    for run in liveness.dead(running):
+        reason = liveness.died_reason(run)
+        ended = BackupScheduleRun.objects.filter(
+            pk=run.pk, result=BackupScheduleRun.Result.RUNNING
+        ).update(
+            result=BackupScheduleRun.Result.FAILED,
+            message=reason[:2000],
+            finished_at=timezone.now(),
+        )
+        if ended:  # not failed meanwhile by another reader
+            logger.warning(
+                "backup schedule %s: run %s %s", run.schedule, run.pk, reason
+            )
+            failed.append(run.pk)
+    return failed
 
 
 def claim_slot(
@@ -217,9 +248,9 @@ def _full_due(schedule: BackupSchedule, owner_id: int | None) -> bool:
 
 def _start(run: BackupScheduleRun) -> None:
     run.result = BackupScheduleRun.Result.RUNNING
-    run.started_at = timezone.now()
+    run.started_at = run.heartbeat_at = timezone.now()
     run.worker = locks.this_holder()
-    run.save(update_fields=["result", "started_at", "worker"])
+    run.save(update_fields=["result", "started_at", "heartbeat_at", "worker"])
 
 
 def _finish(run: BackupScheduleRun, result: str, message: str) -> BackupScheduleRun:
