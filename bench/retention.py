@@ -68,6 +68,8 @@ def main() -> int:
     with scratch_work("retention", [options.database], keep=options.keep) as work:
         url = recreate_database(options.database)
         env = environment(work, url)
+        if options.pause_ms is not None:
+            env["TALOWA_RETENTION_BATCH_PAUSE_MS"] = str(options.pause_ms)
         manage(env, "migrate", "-v0")
         started = time.perf_counter()
         seed(env, options.messages)
@@ -99,6 +101,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--baseline", type=float, default=15.0, metavar="SECONDS")
     parser.add_argument(
         "--scattered", action="store_true", help="Expire every n-th id instead."
+    )
+    parser.add_argument(
+        "--pause-ms",
+        type=int,
+        default=None,
+        help="TALOWA_RETENTION_BATCH_PAUSE_MS for the cleanup (default: the setting).",
     )
     parser.add_argument("--keep", action="store_true", help="Keep the database.")
     parser.add_argument(
@@ -280,10 +288,17 @@ def run_restore(env: dict, batch: int) -> dict:
     return {"json": json.loads(out), "seconds": time.perf_counter() - began}
 
 
+def pause_ms(options) -> int:
+    if options.pause_ms is not None:
+        return options.pause_ms
+    return int(os.environ.get("TALOWA_RETENTION_BATCH_PAUSE_MS", "0"))
+
+
 def report(options, expired, baseline, during, cleanup, monitor, restore) -> None:
     deleted = sum(cleanup["json"]["deleted"].values())
     rate = deleted / cleanup["seconds"]
     longest_batch = max(cleanup["batches"], default=0.0)
+    median_batch = statistics.median(cleanup["batches"] or [0.0])
     longest = max(monitor.longest, longest_batch)
     restored = sum(restore["json"]["restored"].values())
     checks = [
@@ -332,7 +347,9 @@ def report(options, expired, baseline, during, cleanup, monitor, restore) -> Non
         ("cleanup wall time incl. start-up (s)", f"{cleanup['seconds']:.2f}"),
         ("cleanup run's own time (s)", f"{cleanup['json']['seconds']:.2f}"),
         ("batches", f"{len(cleanup['batches']):,}"),
+        ("median batch transaction (s)", f"{median_batch:.3f}"),
         ("longest batch transaction (s)", f"{longest_batch:.3f}"),
+        ("batch pause (ms)", str(pause_ms(options))),
         ("longest open transaction seen (s)", f"{monitor.longest:.3f}"),
         ("writer p99 alone (ms)", f"{baseline.p99 * 1000:.1f}"),
         (

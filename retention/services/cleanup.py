@@ -154,6 +154,8 @@ class BatchMover:
             self.counts[rtype] += moved
             ArchiveBatch.objects.filter(pk=batch.pk).update(counts=self.counts)
         self.sizer.observe(len(ids), time.monotonic() - began)
+        if settings.TALOWA_RETENTION_BATCH_PAUSE_MS:
+            time.sleep(settings.TALOWA_RETENTION_BATCH_PAUSE_MS / 1000)
         logger.info(
             "retention: archived %d %s in batch %d (%.3f s)",
             moved,
