@@ -242,3 +242,15 @@ def test_a_row_archived_again_replaces_its_older_copy(history, bypass):
         (second["batch"], "back from a backup")
     ]
     assert first["batch"] != second["batch"]
+
+
+def test_the_cleanup_pauses_between_batches(history, monkeypatch, settings):
+    w, _ = history
+    for day in range(50, 59):
+        aged_message(w.group, None, kind="system", days=day)
+    for name in ("BATCH_SIZE", "MIN_BATCH_SIZE", "MAX_BATCH_SIZE"):
+        monkeypatch.setattr(scanning, name, 2)
+    settings.TALOWA_RETENTION_BATCH_PAUSE_MS = 500
+    result = cleanup_expired_messages()
+    assert result["deleted"]["system_messages"] == 10  # five batches of two, and more
+    assert result["seconds"] >= 5 * 0.5
