@@ -87,6 +87,10 @@ def archive_rows(
             moved = _archive_sqlite(cursor, table, names, member, params, batch_id)
         if table == MESSAGE:
             _detach_media(cursor, member, params, batch_id=batch_id)
+        if bypass and connection.vendor == "postgresql":
+            # SET LOCAL lasts until the outermost transaction ends: a caller's
+            # enclosing transaction must get its triggers back at once.
+            cursor.execute("SET LOCAL session_replication_role TO origin")
     return moved
 
 
@@ -97,13 +101,16 @@ def may_bypass_triggers() -> bool:
     administrator can grant it to the application's role
     (``GRANT SET ON PARAMETER session_replication_role TO ...``).
     """
+    allowed = (
+        "has_parameter_privilege('session_replication_role', 'SET')"
+        if connection.pg_version >= 150000
+        else "current_setting('is_superuser') = 'on'"
+    )
     with connection.cursor() as cursor:
-        if connection.pg_version >= 150000:
-            cursor.execute(
-                "SELECT has_parameter_privilege('session_replication_role', 'SET')"
-            )
-        else:
-            cursor.execute("SELECT current_setting('is_superuser') = 'on'")
+        cursor.execute(
+            f"SELECT {allowed} AND current_setting('session_replication_role') "
+            "= 'origin'"
+        )
         return bool(cursor.fetchone()[0])
 
 
@@ -121,10 +128,10 @@ def _archive_postgresql(cursor, table, names, params, batch_id, bypass) -> int:
     lost batch is lost as a whole, its delete with its archive copy, so its
     rows are still live and the next run archives them again.
 
-    With ``bypass`` the transaction runs with ``session_replication_role``
+    With ``bypass`` the batch's statements run with ``session_replication_role``
     ``replica``, which switches off every trigger but ``ENABLE ALWAYS`` ones,
-    foreign-key checks included, until the commit. What they would do is done
-    here instead, set-based:
+    foreign-key checks included (``archive_rows`` sets it back to ``origin``
+    after them). What they would do is done here instead, set-based:
     - the messaging tombstone trigger: the statement writes the tombstones
       of the rows it deletes (``TRACKED_TABLES`` names model and owner);
     - the foreign-key check of ``messaging_mediafile.message_id`` (one probe

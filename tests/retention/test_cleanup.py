@@ -254,3 +254,14 @@ def test_the_cleanup_pauses_between_batches(history, monkeypatch, settings):
     result = cleanup_expired_messages()
     assert result["deleted"]["system_messages"] == 10  # five batches of two, and more
     assert result["seconds"] >= 5 * 0.5
+
+
+def test_an_enclosing_transaction_keeps_its_triggers_after_a_cleanup(history, bypass):
+    """The test's own transaction encloses the cleanup: a delete after it must
+    still leave its tombstone (the triggers are back on)."""
+    w, rows = history
+    cleanup_expired_messages()
+    Message.objects.filter(pk=rows["new_system"].pk).delete()
+    assert Tombstone.objects.filter(
+        model="messaging.message", object_id=rows["new_system"].pk
+    ).exists()
