@@ -17,6 +17,9 @@ Then:
    from its log;
 3. ``apply_retention --restore-batch`` puts the batch back, timed.
 
+The writer runs with the same monitor beside it in both phases, and the
+monitor samples what the writer waits for (printed as "writer waits").
+
 Prints the machine (host, cores, CPU model), PostgreSQL's version and the
 data size, then a table with PASS or FAIL against the issue's targets:
 cleanup >= 20,000 expired messages/s, no transaction over 1 s, the writer's
@@ -35,6 +38,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -61,9 +65,11 @@ BATCH_LOG = re.compile(r"retention: archived (\d+) \S+ in batch \d+ \(([\d.]+) s
 
 def main() -> int:
     options = parse_args()
-    with scratch_work("retention", [DATABASE], keep=options.keep) as work:
-        url = recreate_database(DATABASE)
+    with scratch_work("retention", [options.database], keep=options.keep) as work:
+        url = recreate_database(options.database)
         env = environment(work, url)
+        if options.pause_ms is not None:
+            env["TALOWA_RETENTION_BATCH_PAUSE_MS"] = str(options.pause_ms)
         manage(env, "migrate", "-v0")
         started = time.perf_counter()
         seed(env, options.messages)
@@ -75,8 +81,14 @@ def main() -> int:
         expired = age_rows(url, options.expired, scattered=options.scattered)
         describe_machine(url, expired)
         baseline = Writer(url)
+        baseline_monitor = Monitor(url)  # the same observer in both phases
+        baseline_monitor.thread.start()
         baseline.run_for(options.baseline)
+        baseline_monitor.stop.set()
+        baseline_monitor.thread.join()
         cleanup, monitor, during = run_cleanup(env, url)
+        print(f"writer waits alone: {baseline_monitor.waits()}")
+        print(f"writer waits during cleanup: {monitor.waits()}")
         restore = run_restore(env, cleanup["json"]["batch"])
         report(options, expired, baseline, during, cleanup, monitor, restore)
         return 0 if report.passed else 1
@@ -90,7 +102,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--scattered", action="store_true", help="Expire every n-th id instead."
     )
+    parser.add_argument(
+        "--pause-ms",
+        type=int,
+        default=None,
+        help="TALOWA_RETENTION_BATCH_PAUSE_MS for the cleanup (default: the setting).",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the database.")
+    parser.add_argument(
+        "--database", default=DATABASE, help=f"Scratch database (default {DATABASE})."
+    )
     return parser.parse_args()
 
 
@@ -196,26 +217,41 @@ class Writer:
 
 
 class Monitor:
-    """Poll for the oldest open transaction of the other connections."""
+    """Poll for the oldest open transaction of the other connections, and
+    sample what the writer waits for while its statement runs."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.longest = 0.0
+        self.writer_waits: Counter[str] = Counter()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop)
 
     def loop(self) -> None:
         with _connect(self.url, "bench-monitor") as db:
             while not self.stop.is_set():
-                row = db.execute(
-                    "SELECT max(extract(epoch FROM clock_timestamp() - xact_start)) "
+                rows = db.execute(
+                    "SELECT application_name, state, wait_event_type, wait_event, "
+                    "extract(epoch FROM clock_timestamp() - xact_start) "
                     "FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
-                    "AND application_name NOT LIKE 'bench-%%'"
-                ).fetchone()
-                if row[0] is not None:
-                    self.longest = max(self.longest, float(row[0]))
+                    "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+                ).fetchall()
+                for name, state, kind, event, seconds in rows:
+                    if name == "bench-writer":
+                        if state == "active":
+                            self.writer_waits[f"{kind}:{event}" if kind else "CPU"] += 1
+                    elif not name.startswith("bench-"):
+                        self.longest = max(self.longest, float(seconds))
                 time.sleep(0.01)
+
+    def waits(self) -> str:
+        total = sum(self.writer_waits.values())
+        return (
+            ", ".join(
+                f"{name} {count}" for name, count in self.writer_waits.most_common(5)
+            )
+            + f" (of {total} samples)"
+        )
 
 
 def run_cleanup(env: dict, url: str):
@@ -252,10 +288,17 @@ def run_restore(env: dict, batch: int) -> dict:
     return {"json": json.loads(out), "seconds": time.perf_counter() - began}
 
 
+def pause_ms(options) -> int:
+    if options.pause_ms is not None:
+        return options.pause_ms
+    return int(os.environ.get("TALOWA_RETENTION_BATCH_PAUSE_MS", "0"))
+
+
 def report(options, expired, baseline, during, cleanup, monitor, restore) -> None:
     deleted = sum(cleanup["json"]["deleted"].values())
     rate = deleted / cleanup["seconds"]
     longest_batch = max(cleanup["batches"], default=0.0)
+    median_batch = statistics.median(cleanup["batches"] or [0.0])
     longest = max(monitor.longest, longest_batch)
     restored = sum(restore["json"]["restored"].values())
     checks = [
@@ -304,7 +347,9 @@ def report(options, expired, baseline, during, cleanup, monitor, restore) -> Non
         ("cleanup wall time incl. start-up (s)", f"{cleanup['seconds']:.2f}"),
         ("cleanup run's own time (s)", f"{cleanup['json']['seconds']:.2f}"),
         ("batches", f"{len(cleanup['batches']):,}"),
+        ("median batch transaction (s)", f"{median_batch:.3f}"),
         ("longest batch transaction (s)", f"{longest_batch:.3f}"),
+        ("batch pause (ms)", str(pause_ms(options))),
         ("longest open transaction seen (s)", f"{monitor.longest:.3f}"),
         ("writer p99 alone (ms)", f"{baseline.p99 * 1000:.1f}"),
         (

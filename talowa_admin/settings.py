@@ -241,6 +241,15 @@ TALOWA_EXPORT_DAILY_LIMIT = _env.int(
 TALOWA_RETENTION_GRACE_DAYS = _env.int(
     "TALOWA_RETENTION_GRACE_DAYS", 30, minimum=1, maximum=365, check_id="talowa.E022"
 )
+# Milliseconds the cleanup waits between two archive batches, leaving the
+# database's CPU and WAL to the application's own writes (docs/retention.md).
+TALOWA_RETENTION_BATCH_PAUSE_MS = _env.int(
+    "TALOWA_RETENTION_BATCH_PAUSE_MS",
+    0,
+    minimum=0,
+    maximum=10000,
+    check_id="talowa.E050",
+)
 
 # --- Workers (django-q2) ---------------------------------------------------
 # A job (backup, restore, export) whose worker runs on another host and has

@@ -29,6 +29,7 @@ from django.db import connection
 from django.utils import timezone
 
 from messaging.models import CallRecord, MediaFile, Message
+from messaging.triggers import TRACKED_TABLES
 from retention.models import (
     ArchivedCallRecord,
     ArchivedMediaFile,
@@ -47,9 +48,13 @@ def columns(table: str) -> list[str]:
 
 
 def ids_condition(ids: Sequence[int]) -> tuple[str, list]:
-    """Return ``id`` membership as SQL for this engine (an array on PostgreSQL)."""
+    """Return ``id`` membership as SQL for this engine (an array on PostgreSQL).
+
+    The array goes as one text literal: a list of ints is adapted item by
+    item in Python, which costs more than the database's work on it.
+    """
     if connection.vendor == "postgresql":
-        return "= ANY(%s)", [list(ids)]
+        return "= ANY(%s::bigint[])", ["{" + ",".join(map(str, ids)) + "}"]
     return f"IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
@@ -57,61 +62,146 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def archive_rows(table: str, ids: Sequence[int], *, batch_id: int) -> int:
+def archive_rows(
+    table: str, ids: Sequence[int], *, batch_id: int, bypass: bool | None = None
+) -> int:
     """Copy rows ``ids`` of ``table`` into the archive and delete them; return count.
 
     Call inside a transaction. On PostgreSQL one statement moves the rows
     (``DELETE ... RETURNING`` feeding the archive's ``INSERT``); elsewhere a
     copy and a delete. A row archived before (it came back by a restore)
-    replaces its copy in the older batch.
+    replaces its copy in the older batch. ``bypass`` (PostgreSQL; None: when
+    this connection may, ``may_bypass_triggers``) runs the batch with the
+    row triggers switched off and writes their effects itself.
     """
     if not ids:
         return 0
-    live = LIVE[table]._meta.db_table
-    archive = ARCHIVE[table]._meta.db_table
     names = columns(table)
-    cols = ", ".join(_q(c) for c in names)
-    upsert = "ON CONFLICT (id) DO UPDATE SET " + ", ".join(
-        f"{_q(c)} = excluded.{_q(c)}" for c in [*names, "batch_id"] if c != "id"
-    )
     member, params = ids_condition(ids)
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            if bypass is None:
+                bypass = may_bypass_triggers()
+            moved = _archive_postgresql(cursor, table, names, params, batch_id, bypass)
+        else:
+            moved = _archive_sqlite(cursor, table, names, member, params, batch_id)
         if table == MESSAGE:
             _detach_media(cursor, member, params, batch_id=batch_id)
-        if connection.vendor == "postgresql":
-            # Losing the last batches to a crash is harmless (their rows are
-            # still live, and the next run archives them), so the commit need
-            # not wait for the disk.
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            cursor.execute(
-                f"WITH moved AS (DELETE FROM {live} WHERE id {member} "
-                f"RETURNING {cols}) INSERT INTO {archive} ({cols}, batch_id) "
-                f"SELECT {cols}, %s FROM moved {upsert}",
-                [*params, batch_id],
-            )
-            return cursor.rowcount
+        if bypass and connection.vendor == "postgresql":
+            # SET LOCAL lasts until the outermost transaction ends: a caller's
+            # enclosing transaction must get its triggers back at once.
+            cursor.execute("SET LOCAL session_replication_role TO origin")
+    return moved
+
+
+def may_bypass_triggers() -> bool:
+    """Tell whether this PostgreSQL connection may switch off its row triggers.
+
+    ``session_replication_role`` is a superuser setting; from PostgreSQL 15 an
+    administrator can grant it to the application's role
+    (``GRANT SET ON PARAMETER session_replication_role TO ...``).
+    """
+    allowed = (
+        "has_parameter_privilege('session_replication_role', 'SET')"
+        if connection.pg_version >= 150000
+        else "current_setting('is_superuser') = 'on'"
+    )
+    with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {archive} ({cols}, batch_id) "
-            f"SELECT {cols}, %s FROM {live} WHERE id {member} {upsert}",
-            [batch_id, *params],
+            f"SELECT {allowed} AND current_setting('session_replication_role') "
+            "= 'origin'"
         )
-        cursor.execute(f"DELETE FROM {live} WHERE id {member}", params)
-        return cursor.rowcount
+        return bool(cursor.fetchone()[0])
+
+
+def _upsert(names: list[str]) -> str:
+    return "ON CONFLICT (id) DO UPDATE SET " + ", ".join(
+        f"{_q(c)} = excluded.{_q(c)}" for c in [*names, "batch_id"] if c != "id"
+    )
+
+
+def _archive_postgresql(cursor, table, names, params, batch_id, bypass) -> int:
+    """Move the rows in one statement; return how many moved.
+
+    The commit does not wait for the disk (``synchronous_commit`` off for this
+    transaction only): a crash can lose only whole, newest batches, and a
+    lost batch is lost as a whole, its delete with its archive copy, so its
+    rows are still live and the next run archives them again.
+
+    With ``bypass`` the batch's statements run with ``session_replication_role``
+    ``replica``, which switches off every trigger but ``ENABLE ALWAYS`` ones,
+    foreign-key checks included (``archive_rows`` sets it back to ``origin``
+    after them). What they would do is done here instead, set-based:
+    - the messaging tombstone trigger: the statement writes the tombstones
+      of the rows it deletes (``TRACKED_TABLES`` names model and owner);
+    - the foreign-key check of ``messaging_mediafile.message_id`` (one probe
+      per deleted message, deferred to the commit, a third of the time of a
+      batch): the caller detaches every media row that names a moved
+      message in the next statement (``_detach_media``), after the delete
+      holds the row locks. A transaction that attached a media row to one of
+      them either committed before the delete could lock the message (the
+      detach's newer snapshot then sees its row) or waits for our commit and
+      then fails its own foreign-key check, as with the trigger;
+    - the stamp trigger of the detached media rows: ``updated_at = now()``.
+    The archive tables have no triggers and no foreign keys.
+    """
+    live = LIVE[table]._meta.db_table
+    archive = ARCHIVE[table]._meta.db_table
+    cols = ", ".join(_q(c) for c in names)
+    setup = "SET LOCAL synchronous_commit TO OFF"
+    tombstones, extra = "", []
+    if bypass:
+        setup += "; SET LOCAL session_replication_role TO replica"
+        label, owner = TRACKED_TABLES[live]
+        tombstones = (
+            ", tombstones AS (INSERT INTO messaging_tombstone "
+            "(model, object_id, owner_id, deleted_at) "
+            f"SELECT %s, id, {_q(owner)}, now() FROM moved)"
+        )
+        extra = [label]
+    cursor.execute(setup)
+    # An older copy of a row archived again goes first: cheaper than an
+    # ON CONFLICT on every row (a speculative insertion, and one more WAL
+    # record each) for the rare row that came back.
+    cursor.execute(f"DELETE FROM {archive} WHERE id = ANY(%s::bigint[])", params)
+    cursor.execute(
+        f"WITH moved AS (DELETE FROM {live} WHERE id = ANY(%s::bigint[]) "
+        f"RETURNING {cols}){tombstones} INSERT INTO {archive} ({cols}, batch_id) "
+        f"SELECT {cols}, %s FROM moved",
+        [*params, *extra, batch_id],
+    )
+    return cursor.rowcount
+
+
+def _archive_sqlite(cursor, table, names, member, params, batch_id) -> int:
+    live = LIVE[table]._meta.db_table
+    archive = ARCHIVE[table]._meta.db_table
+    cols = ", ".join(_q(c) for c in names)
+    cursor.execute(
+        f"INSERT INTO {archive} ({cols}, batch_id) "
+        f"SELECT {cols}, %s FROM {live} WHERE id {member} {_upsert(names)}",
+        [batch_id, *params],
+    )
+    cursor.execute(f"DELETE FROM {live} WHERE id {member}", params)
+    return cursor.rowcount
 
 
 def _detach_media(cursor, member: str, params: list, *, batch_id: int) -> None:
-    """Unlink live media from messages about to be archived; remember the links."""
+    """Unlink live media from archived messages; remember the links.
+
+    Runs after the messages' delete (see ``_archive_postgresql``).
+    """
     media = MediaFile._meta.db_table
     link = ArchivedMediaLink._meta.db_table
     if connection.vendor == "postgresql":
         cursor.execute(
             f"WITH old AS (SELECT id, message_id FROM {media} "
             f"WHERE message_id {member}), detached AS (UPDATE {media} m "
-            "SET message_id = NULL, updated_at = %s FROM old WHERE m.id = old.id "
-            "RETURNING old.id, old.message_id) "
+            "SET message_id = NULL, updated_at = now() FROM old "
+            "WHERE m.id = old.id RETURNING old.id, old.message_id) "
             f"INSERT INTO {link} (batch_id, media_id, message_id) "
             "SELECT %s, id, message_id FROM detached",
-            [*params, _now_param(), batch_id],
+            [*params, batch_id],
         )
         return
     cursor.execute(

@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from messaging.models import MediaFile, media_storage
@@ -137,6 +137,7 @@ class BatchMover:
         self.batch: ArchiveBatch | None = None
         self.counts = dict.fromkeys(RETENTION_TYPES, 0)
         self.sizer = scanning.BatchSizer()
+        self.bypass: bool | None = None  # archiving.may_bypass_triggers, asked once
 
     def move(self, rtype: str, ids: list[int]) -> int:
         if self.dry_run:
@@ -145,12 +146,16 @@ class BatchMover:
         began = time.monotonic()
         with transaction.atomic():
             batch = self._batch()
+            if self.bypass is None and connection.vendor == "postgresql":
+                self.bypass = archiving.may_bypass_triggers()
             moved = archiving.archive_rows(
-                TYPE_RULES[rtype].table, ids, batch_id=batch.pk
+                TYPE_RULES[rtype].table, ids, batch_id=batch.pk, bypass=self.bypass
             )
             self.counts[rtype] += moved
             ArchiveBatch.objects.filter(pk=batch.pk).update(counts=self.counts)
         self.sizer.observe(len(ids), time.monotonic() - began)
+        if settings.TALOWA_RETENTION_BATCH_PAUSE_MS:
+            time.sleep(settings.TALOWA_RETENTION_BATCH_PAUSE_MS / 1000)
         logger.info(
             "retention: archived %d %s in batch %d (%.3f s)",
             moved,

@@ -186,3 +186,82 @@ def test_the_batch_size_follows_the_time_a_batch_takes(monkeypatch):
     for _ in range(30):
         sizer.observe(sizer.size, 0.0001)
     assert sizer.size == scanning.MAX_BATCH_SIZE
+
+
+@pytest.fixture(params=[True, False], ids=["triggers-off", "triggers-on"])
+def bypass(request, monkeypatch):
+    """Run a PostgreSQL cleanup with its row triggers switched off or not.
+
+    Switching them off needs the right to set ``session_replication_role``
+    (the test database's superuser has it); without it the batch runs with
+    the triggers and the foreign-key checks. Both must leave the same state.
+    """
+    from retention.services import archiving
+
+    monkeypatch.setattr(archiving, "may_bypass_triggers", lambda: request.param)
+    return request.param
+
+
+def test_both_postgresql_paths_archive_restore_and_leave_tombstones(history, bypass):
+    w, rows = history
+    media = add_media(w.asha, b"voice-note", message=rows["old_regular"])
+    before = table_state()
+    result = cleanup_expired_messages()
+    assert sum(result["deleted"].values()) == 3
+    stones = set(
+        Tombstone.objects.filter(model="messaging.message").values_list(
+            "object_id", "owner_id"
+        )
+    )
+    assert stones == {
+        (rows["old_system"].pk, None),
+        (rows["old_regular"].pk, w.asha.pk),
+    }
+    assert MediaFile.objects.get(pk=media.pk).message_id is None
+    restore_archive_batch(batch_id=result["batch"])
+    assert _without_updated_at(table_state()) == _without_updated_at(before)
+
+
+def test_a_row_archived_again_replaces_its_older_copy(history, bypass):
+    w, rows = history
+    first = cleanup_expired_messages()
+    archived = ArchivedMessage.objects.get(pk=rows["old_regular"].pk)
+    # A backup restore brings the row back while its copy is still archived.
+    Message.objects.create(
+        id=archived.pk,
+        conversation_id=archived.conversation_id,
+        sender_id=archived.sender_id,
+        kind=archived.kind,
+        body="back from a backup",
+        created_at=archived.created_at,
+    )
+    second = cleanup_expired_messages()
+    assert second["deleted"]["regular_messages"] == 1
+    copies = ArchivedMessage.objects.filter(pk=archived.pk)
+    assert [(c.batch_id, c.body) for c in copies] == [
+        (second["batch"], "back from a backup")
+    ]
+    assert first["batch"] != second["batch"]
+
+
+def test_the_cleanup_pauses_between_batches(history, monkeypatch, settings):
+    w, _ = history
+    for day in range(50, 59):
+        aged_message(w.group, None, kind="system", days=day)
+    for name in ("BATCH_SIZE", "MIN_BATCH_SIZE", "MAX_BATCH_SIZE"):
+        monkeypatch.setattr(scanning, name, 2)
+    settings.TALOWA_RETENTION_BATCH_PAUSE_MS = 500
+    result = cleanup_expired_messages()
+    assert result["deleted"]["system_messages"] == 10  # five batches of two, and more
+    assert result["seconds"] >= 5 * 0.5
+
+
+def test_an_enclosing_transaction_keeps_its_triggers_after_a_cleanup(history, bypass):
+    """The test's own transaction encloses the cleanup: a delete after it must
+    still leave its tombstone (the triggers are back on)."""
+    w, rows = history
+    cleanup_expired_messages()
+    Message.objects.filter(pk=rows["new_system"].pk).delete()
+    assert Tombstone.objects.filter(
+        model="messaging.message", object_id=rows["new_system"].pk
+    ).exists()
