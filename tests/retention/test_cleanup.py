@@ -265,3 +265,28 @@ def test_an_enclosing_transaction_keeps_its_triggers_after_a_cleanup(history, by
     assert Tombstone.objects.filter(
         model="messaging.message", object_id=rows["new_system"].pk
     ).exists()
+
+
+def test_the_triggers_off_path_handles_every_foreign_key_into_archived_tables():
+    """The PostgreSQL batch that runs with triggers off (``session_replication_role``
+    replica) skips foreign-key checks and detaches media rows itself
+    (``_detach_media``). A new foreign key into an archived table would go
+    unchecked there: this test fails until the path handles it.
+    """
+    from django.apps import apps
+
+    from retention.services.archiving import LIVE
+    from retention.types import MESSAGE
+
+    pointing = {
+        table: sorted(
+            f"{field.model._meta.label}.{field.name}"
+            for model in apps.get_models()
+            for field in model._meta.concrete_fields
+            if field.is_relation and field.related_model is live
+        )
+        for table, live in LIVE.items()
+    }
+    handled = {table: [] for table in LIVE}
+    handled[MESSAGE] = ["messaging.MediaFile.message"]
+    assert pointing == handled
