@@ -28,6 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import connections
+from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from recovery.models import HealthSnapshot
@@ -233,14 +234,19 @@ def _post_webhook(url: str, body: dict[str, Any]) -> None:
 
 
 def latest_health() -> dict[str, HealthSnapshot]:
-    """Return the newest stored snapshot of each component, by component."""
-    newest: dict[str, HealthSnapshot] = {}
+    """Return the newest stored snapshot of each component, by component.
+
+    One query, however long the history: a scalar subquery per component
+    picks its newest snapshot's id from the (component, checked_at) index.
+    """
+    newest = Q()
     for check in CHECKS:
-        snapshot = (
-            HealthSnapshot.objects.filter(component=check.name)
-            .order_by("-checked_at", "-id")
-            .first()
+        newest |= Q(
+            pk=Subquery(
+                HealthSnapshot.objects.filter(component=check.name)
+                .order_by("-checked_at", "-id")
+                .values("pk")[:1]
+            )
         )
-        if snapshot is not None:
-            newest[check.name] = snapshot
-    return newest
+    snapshots = {s.component: s for s in HealthSnapshot.objects.filter(newest)}
+    return {c.name: snapshots[c.name] for c in CHECKS if c.name in snapshots}
