@@ -45,6 +45,10 @@ def counts(client) -> dict[str, int]:
     cache.clear()
     cold = queries(get_backup_status)
     warm = queries(get_backup_status)
+
+    def backup_list():
+        assert client.get("/admin/backups/backup/").status_code == 200
+
     cache.clear()
     return {
         "status cold": cold,
@@ -52,6 +56,7 @@ def counts(client) -> dict[str, int]:
         "api cold": queries(api),
         "api warm": queries(api),
         "latest health": queries(latest_health),
+        "backup list": queries(backup_list),
     }
 
 
@@ -142,3 +147,15 @@ def test_latest_health_is_each_components_newest_snapshot():
             .first()
         )
         assert snapshot.pk == expected.pk
+
+
+def test_backup_list_checkboxes_are_djangos_markup(make_user):
+    from django.contrib import admin
+
+    make_user("owner")
+    seed_backups(3, days=1)
+    backup_admin = admin.site._registry[Backup]
+    for backup in Backup.objects.all():
+        assert backup_admin.action_checkbox(backup) == admin.ModelAdmin.action_checkbox(
+            backup_admin, backup
+        )
