@@ -30,14 +30,11 @@ from backups.services.scheduling import (
     ensure_default_schedules,
 )
 from backups.services.usage import (
-    daily_outcomes,
-    newest_chain,
     recent_backups,
     schedule_summaries,
     storage_usage,
     weekly_growth,
 )
-from recovery.models import RestoreDrill
 from recovery.services import check_system_health
 from recovery.services.health import latest_health
 from recovery.services.maintenance import perform_system_maintenance
@@ -232,19 +229,12 @@ def get_backup_status() -> dict[str, Any]:
 
     The keys are documented in docs/operations.md ("Backup status").
     Recommendations come from the newest stored health check (``check_health``
-    and the hourly schedule store it) and from the storage's growth. A fixed
-    number of queries whatever the catalog's size (tests/talowa_admin/
-    test_status_queries.py; timed by bench/dashboard.py).
+    and the hourly schedule store it) and from the storage's growth.
     """
-    fingerprint = catalog_fingerprint()
-    usage = cached_storage_usage(fingerprint=fingerprint)
-    drill = RestoreDrill.objects.exclude(status=RestoreDrill.Status.RUNNING).first()
+    usage = cached_storage_usage()
     return {
         "storage_usage": usage,
         "backup_history": recent_backups(),
-        "backup_days": _cached("backup_days", fingerprint, daily_outcomes),
-        "newest_chain": newest_chain(),
-        "last_drill": drill.as_json() if drill else None,
         "schedules": schedule_summaries(),
         "recommendations": [
             snapshot.recommendation
@@ -258,10 +248,15 @@ def get_backup_status() -> dict[str, Any]:
 STATUS_CACHE_SECONDS = 3600
 
 
-def catalog_fingerprint() -> dict[str, Any]:
-    """What changes when a backup starts, finishes, fails or expires (one query).
+def cached_storage_usage() -> dict[str, Any]:
+    """Return ``storage_usage()``, cached until the backup catalog changes.
 
-    With today's date: the daily series end today.
+    The cache key carries a fingerprint of the catalog (backups, the newest
+    finish, the newest status change) and today's date (the daily series
+    ends today), so a backup that finishes, fails or expires makes the next
+    call compute afresh on every process, whether or not they share the
+    cache. The fingerprint is one aggregate over the catalog; a miss costs
+    the four of ``storage_usage``.
     """
     fingerprint = Backup.objects.aggregate(
         count=Count("id"),
@@ -270,30 +265,15 @@ def catalog_fingerprint() -> dict[str, Any]:
         stored=Sum("stored_bytes", filter=Q(status=Backup.Status.COMPLETED)),
     )
     fingerprint["today"] = timezone.localdate()
-    return fingerprint
-
-
-def cached_storage_usage(*, fingerprint: dict[str, Any] | None = None) -> dict:
-    """Return ``storage_usage()``, cached until the backup catalog changes.
-
-    The cache key carries the catalog's fingerprint (``catalog_fingerprint``),
-    so a backup that finishes, fails or expires makes the next call compute
-    afresh on every process, whether or not they share the cache: no
-    invalidation to forget, and a miss costs the four queries of
-    ``storage_usage``.
-    """
-    return _cached("storage_usage", fingerprint, storage_usage)
-
-
-def _cached(name: str, fingerprint: dict[str, Any] | None, compute) -> Any:
-    fingerprint = fingerprint or catalog_fingerprint()
-    digest = hashlib.sha256(repr(sorted(fingerprint.items())).encode()).hexdigest()
-    key = f"talowa:{name}:{digest[:32]}"
-    value = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, STATUS_CACHE_SECONDS)
-    return value
+    key = (
+        "talowa:storage_usage:"
+        + hashlib.sha256(repr(sorted(fingerprint.items())).encode()).hexdigest()[:32]
+    )
+    usage = cache.get(key)
+    if usage is None:
+        usage = storage_usage()
+        cache.set(key, usage, STATUS_CACHE_SECONDS)
+    return usage
 
 
 def storage_trend(usage: dict[str, Any]) -> list[str]:

@@ -11,18 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import (
-    Avg,
-    Count,
-    DurationField,
-    ExpressionWrapper,
-    F,
-    Max,
-    OuterRef,
-    Q,
-    Subquery,
-    Sum,
-)
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -148,105 +137,6 @@ def _series(held: Any, first: date, days: int, *, before: int) -> list[dict]:
             }
         )
     return series
-
-
-def daily_outcomes(*, days: int = DAILY_SERIES_DAYS) -> list[dict[str, Any]]:
-    """Return, per day of the last ``days``, the backups that succeeded and failed.
-
-    ``{"date", "succeeded", "failed", "average_seconds", "longest_seconds"}``,
-    oldest first; a backup counts on the day it started, as succeeded when it
-    completed (even if it has expired since), and its durations are those of
-    the successful ones (None on a day without one). One grouped query.
-    """
-    first = timezone.localdate() - timedelta(days=days - 1)
-    succeeded = Q(status__in=[Backup.Status.COMPLETED, Backup.Status.EXPIRED])
-    took = ExpressionWrapper(
-        F("finished_at") - F("started_at"), output_field=DurationField()
-    )
-    rows = {
-        row["day"]: row
-        for row in Backup.objects.filter(created_at__gte=_start_of(first))
-        .annotate(day=TruncDate("created_at"))
-        .order_by()
-        .values("day")
-        .annotate(
-            succeeded=Count("id", filter=succeeded),
-            failed=Count("id", filter=Q(status=Backup.Status.FAILED)),
-            average=Avg(took, filter=succeeded),
-            longest=Max(took, filter=succeeded),
-        )
-    }
-    series = []
-    for offset in range(days):
-        day = first + timedelta(days=offset)
-        row = rows.get(day, {})
-        series.append(
-            {
-                "date": day.isoformat(),
-                "succeeded": row.get("succeeded", 0),
-                "failed": row.get("failed", 0),
-                "average_seconds": _seconds(row.get("average")),
-                "longest_seconds": _seconds(row.get("longest")),
-            }
-        )
-    return series
-
-
-def _seconds(duration: timedelta | None) -> float | None:
-    return None if duration is None else round(duration.total_seconds(), 3)
-
-
-def newest_chain() -> dict[str, Any] | None:
-    """Return the newest completed system backup's chain and its verification.
-
-    ``{"backups": [{"id", "kind", "created_at", "size_bytes", "verified_at",
-    "verify_ok"}, ...] (full first), "size_bytes", "verified"}``, where
-    ``verified`` says every link passed its newest verification; None
-    without a completed system backup. Two queries: the newest backup, then
-    the system backups back to the newest full one before it, whose parent
-    links are followed here.
-    """
-    completed = Backup.objects.filter(
-        scope=Backup.Scope.SYSTEM, status=Backup.Status.COMPLETED
-    )
-    newest = completed.order_by("-created_at").first()
-    if newest is None:
-        return None
-    full_taken = (
-        completed.filter(kind=Backup.Kind.FULL, created_at__lte=newest.created_at)
-        .order_by("-created_at")
-        .values("created_at")[:1]
-    )
-    candidates = {
-        backup.id: backup
-        for backup in Backup.objects.filter(
-            scope=Backup.Scope.SYSTEM,
-            created_at__lte=newest.created_at,
-            created_at__gte=Subquery(full_taken),
-        )
-    }
-    chain = [newest]
-    while chain[-1].parent_id:
-        parent = candidates.get(chain[-1].parent_id)
-        if parent is None:  # a link outside the window: the catalog is odd
-            parent = Backup.objects.get(pk=chain[-1].parent_id)
-        chain.append(parent)
-    chain.reverse()
-    return {
-        "backups": [
-            {
-                "id": backup.id,
-                "kind": backup.kind,
-                "created_at": backup.created_at,
-                "size_bytes": backup.stored_bytes,
-                "verified_at": backup.verified_at,
-                "verify_ok": backup.verify_ok,
-            }
-            for backup in chain
-        ],
-        "size_bytes": sum(backup.stored_bytes for backup in chain),
-        "verified": all(backup.verify_ok for backup in chain),
-    }
 
 
 def weekly_growth(series: list[dict[str, Any]]) -> int:

@@ -86,9 +86,6 @@ def test_api_status_is_for_staff_only(world, client, make_user, role_user):
     assert set(body) == {
         "storage_usage",
         "backup_history",
-        "backup_days",
-        "newest_chain",
-        "last_drill",
         "schedules",
         "recommendations",
     }
