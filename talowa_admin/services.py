@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Max, Q, Sum
+from django.utils import timezone
 
 from backups.models import Backup
 from backups.selectors import newest_audit_anchor
@@ -262,9 +263,11 @@ def cached_storage_usage() -> dict[str, Any]:
     """Return ``storage_usage()``, cached until the backup catalog changes.
 
     The cache key carries a fingerprint of the catalog (backups, the newest
-    finish, the newest status change), so a backup that finishes, fails or
-    expires makes the next call compute afresh on every process sharing the
-    cache.
+    finish, the newest status change) and today's date (the daily series
+    ends today), so a backup that finishes, fails or expires makes the next
+    call compute afresh on every process, whether or not they share the
+    cache. The fingerprint is one aggregate over the catalog; a miss costs
+    the four of ``storage_usage``.
     """
     fingerprint = Backup.objects.aggregate(
         count=Count("id"),
@@ -272,6 +275,7 @@ def cached_storage_usage() -> dict[str, Any]:
         finished=Max("finished_at"),
         stored=Sum("stored_bytes", filter=Q(status=Backup.Status.COMPLETED)),
     )
+    fingerprint["today"] = timezone.localdate()
     key = (
         "talowa:storage_usage:"
         + hashlib.sha256(repr(sorted(fingerprint.items())).encode()).hexdigest()[:32]

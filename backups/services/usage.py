@@ -8,15 +8,20 @@ with two sidecar copies; ``objects`` counts archives.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from backups.models import Backup, BackupSchedule, all_backup_data_types
-from backups.services.scheduling.schedules import next_run_of
+from backups.models import (
+    Backup,
+    BackupSchedule,
+    BackupScheduleRun,
+    all_backup_data_types,
+)
+from backups.services.scheduling.schedules import next_runs_of
 from backups.services.scheduling.validation import schedule_timing
 
 DAILY_SERIES_DAYS = 90
@@ -39,55 +44,85 @@ def storage_usage(*, days: int = DAILY_SERIES_DAYS) -> dict[str, Any]:
     entries add up to more than ``total``. ``daily`` gives, for each of the
     last ``days`` days, the bytes and archives added that day and the bytes
     held at its end (of the backups still held).
+
+    Four queries whatever the catalog's size, each an aggregate in SQL.
     """
+    first = timezone.localdate() - timedelta(days=days - 1)
     held = _held()
-    total = held.aggregate(bytes=Sum("stored_bytes"), objects=Count("id"))
-    by_scope = {
-        row["scope"]: _figures(row)
-        for row in held.values("scope").annotate(
-            bytes=Sum("stored_bytes"), objects=Count("id")
-        )
-    }
-    by_type: dict[str, dict[str, int]] = {
-        name: {"bytes": 0, "objects": 0} for name in all_backup_data_types()
-    }
-    for types, size in held.values_list("data_types", "stored_bytes").iterator():
-        for name in types:
-            entry = by_type.setdefault(name, {"bytes": 0, "objects": 0})
-            entry["bytes"] += size
-            entry["objects"] += 1
+    system, user = Q(scope=Backup.Scope.SYSTEM), Q(scope=Backup.Scope.USER)
+    figures = held.aggregate(
+        bytes=Sum("stored_bytes"),
+        objects=Count("id"),
+        before=Sum("stored_bytes", filter=Q(created_at__lt=_start_of(first))),
+        system_bytes=Sum("stored_bytes", filter=system),
+        system_objects=Count("id", filter=system),
+        user_bytes=Sum("stored_bytes", filter=user),
+        user_objects=Count("id", filter=user),
+    )
     top_users = [
         {"user": row["owner__username"], **_figures(row)}
         for row in held.filter(owner__isnull=False)
         .values("owner__username")
         .annotate(bytes=Sum("stored_bytes"), objects=Count("id"))
-        .order_by("-bytes")[:TOP_USERS]
+        .order_by("-bytes", "owner__username")[:TOP_USERS]
     ]
     return {
-        "total": _figures(total),
-        "by_data_type": by_type,
+        "total": _figures(figures),
+        "by_data_type": _by_data_type(held),
         "by_scope": {
-            scope: by_scope.get(scope, {"bytes": 0, "objects": 0})
+            scope: {
+                "bytes": figures[f"{scope}_bytes"] or 0,
+                "objects": figures[f"{scope}_objects"],
+            }
             for scope in ("system", "user")
         },
         "top_users": top_users,
-        "daily": daily_series(days=days),
+        "daily": _series(held, first, days, before=figures["before"] or 0),
     }
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()))
+
+
+def _by_data_type(held: Any) -> dict[str, dict[str, int]]:
+    """Sum per data type from the few distinct lists of types (one query)."""
+    by_type: dict[str, dict[str, int]] = {
+        name: {"bytes": 0, "objects": 0} for name in all_backup_data_types()
+    }
+    groups = (
+        held.order_by()
+        .values("data_types")
+        .annotate(bytes=Sum("stored_bytes"), objects=Count("id"))
+    )
+    for group in groups:
+        for name in group["data_types"] or ():
+            entry = by_type.setdefault(name, {"bytes": 0, "objects": 0})
+            entry["bytes"] += group["bytes"] or 0
+            entry["objects"] += group["objects"]
+    return by_type
 
 
 def daily_series(*, days: int = DAILY_SERIES_DAYS) -> list[dict[str, Any]]:
     """Return ``{"date", "added_bytes", "added_objects", "total_bytes"}`` per day."""
-    today = timezone.now().date()
-    first = today - timedelta(days=days - 1)
-    added: dict[date, list[int]] = defaultdict(lambda: [0, 0])
-    before = 0
-    for created_at, size in _held().values_list("created_at", "stored_bytes"):
-        day = timezone.localtime(created_at).date()
-        if day < first:
-            before += size
-        else:
-            added[day][0] += size
-            added[day][1] += 1
+    first = timezone.localdate() - timedelta(days=days - 1)
+    held = _held()
+    before = held.filter(created_at__lt=_start_of(first)).aggregate(
+        bytes=Sum("stored_bytes")
+    )["bytes"]
+    return _series(held, first, days, before=before or 0)
+
+
+def _series(held: Any, first: date, days: int, *, before: int) -> list[dict]:
+    """The daily series from one grouped query over the last ``days`` days."""
+    added = {
+        row["day"]: (row["bytes"] or 0, row["objects"])
+        for row in held.filter(created_at__gte=_start_of(first))
+        .annotate(day=TruncDate("created_at"))
+        .order_by()
+        .values("day")
+        .annotate(bytes=Sum("stored_bytes"), objects=Count("id"))
+    }
     series, running = [], before
     for offset in range(days):
         day = first + timedelta(days=offset)
@@ -130,18 +165,36 @@ def recent_backups(*, limit: int = RECENT_BACKUPS) -> list[dict[str, Any]]:
 
 
 def schedule_summaries() -> list[dict[str, Any]]:
-    """Return each backup schedule's timing, next and last run, and last result."""
+    """Return each backup schedule's timing, next and last run, and last result.
+
+    Three queries whatever the number of schedules and runs: the schedules
+    with the id of their newest run, those runs, their django-q2 next runs.
+    """
+    newest_run = (
+        BackupScheduleRun.objects.filter(schedule=OuterRef("pk"))
+        .order_by("-queued_at", "-id")
+        .values("id")[:1]
+    )
+    schedules = list(
+        BackupSchedule.objects.order_by("name").annotate(
+            newest_run_id=Subquery(newest_run)
+        )
+    )
+    runs = BackupScheduleRun.objects.in_bulk(
+        [s.newest_run_id for s in schedules if s.newest_run_id]
+    )
+    next_runs = next_runs_of(schedules)
     summaries = []
-    for schedule in BackupSchedule.objects.order_by("name"):
+    for schedule in schedules:
         timing = schedule_timing(schedule)
-        last = schedule.runs.order_by("-queued_at", "-id").first()
+        last = runs.get(schedule.newest_run_id)
         summaries.append(
             {
                 "name": schedule.name,
                 "enabled": schedule.enabled,
                 "timing": timing.describe(),
                 "interval_seconds": timing.period.total_seconds(),
-                "next_run": next_run_of(schedule),
+                "next_run": next_runs.get(schedule.pk),
                 "last_run": schedule.last_run_at,
                 "last_result": (
                     {
