@@ -25,9 +25,9 @@ graceful_timeout = 20
 keepalive = 5
 # Recycle workers now and then, staggered, so a slow leak cannot grow forever.
 # Not too often: a new worker spends about a second of CPU starting Django
-# while the others serve its share (at 2,000, each of 2 busy workers
-# restarted twice a minute under bench/load.py). A worker's RSS stays flat
-# over the load test, so tens of thousands of requests are safe.
+# while the others serve its share (at 2,000, each of bench/load.py's 2 busy
+# workers restarted about once a minute). A worker's RSS stays flat over the
+# load test, so tens of thousands of requests are safe.
 max_requests = 20000
 max_requests_jitter = 2000
 
