@@ -31,7 +31,7 @@ from backups.exports import ExportNotFound, ExportUnavailable
 from backups.models import Backup, ExportJob
 from backups.selectors import chain_of
 from backups.services import expire_backup, exporting
-from backups.services.catalog import mark_stale_backups
+from backups.services.catalog import mark_stale_backups, unfinished_backups
 from backups.services.exporting import mark_stale_exports
 from backups.services.presenting import (
     manifest_summary,
@@ -232,12 +232,9 @@ class BackupAdmin(ReadOnlyAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
-        mark_stale_backups()
-        running = list(
-            Backup.objects.filter(
-                status__in=[Backup.Status.PENDING, Backup.Status.RUNNING]
-            ).select_related("owner")
-        )
+        running = list(unfinished_backups().select_related("owner"))
+        failed = set(mark_stale_backups(unfinished=running))
+        running = [backup for backup in running if backup.id not in failed]
         queued = queue.queued_count()
         extra = {
             "can_back_up": self.has_run_permission(request),

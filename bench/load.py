@@ -21,7 +21,10 @@ response). An error is a status other than 200, a failed connection or a
 request slower than ``--timeout``. Prints requests per second, p50/p95/p99
 latency (overall and per URL), errors, and the server's peak RSS (master and
 workers together, sampled every 100 ms), then PASS or FAIL for the targets:
-no errors and p99 within 500 ms.
+no errors and p99 within 500 ms. It also says where the CPU went, per
+request: gunicorn's processes, the PostgreSQL server processes serving the
+benchmark's database, and this client; on a machine that other work shares,
+those figures move less than the latencies do.
 """
 
 from __future__ import annotations
@@ -135,7 +138,21 @@ def run(options: argparse.Namespace, work: Path) -> int:
             f"against gunicorn ({options.workers} workers) ...",
             flush=True,
         )
-        result = asyncio.run(load(options, server.port, targets, server.sample_rss))
+        database = None if options.sqlite else DATABASE
+        backends: list[int] = []
+        turns = iter(range(1 << 30))
+
+        def sample() -> None:
+            server.sample_rss()
+            if database:
+                if next(turns) % 10 == 0:  # a look through /proc once a second
+                    backends[:] = _database_backends(database)
+                server.cpu.sample("database", backends)
+
+        sample()
+        server.cpu.start()
+        result = asyncio.run(load(options, server.port, targets, sample))
+        sample()
     finally:
         server.stop()
     return report(options, result, server, size, made["bytes"])
@@ -161,6 +178,7 @@ class Server:
         self.process: subprocess.Popen | None = None
         self.peak_total_kib = 0
         self.peak_worker_kib = 0
+        self.cpu = CpuMeter()
 
     def start(self) -> None:
         manage(self.env, "collectstatic", "--noinput", "-v0")
@@ -214,6 +232,7 @@ class Server:
         if self.process is None:
             return
         pids = [self.process.pid, *_children(self.process.pid)]
+        self.cpu.sample("web", pids)
         sizes = [_rss_kib(pid) for pid in pids]
         self.peak_total_kib = max(self.peak_total_kib, sum(sizes))
         self.peak_worker_kib = max(self.peak_worker_kib, *sizes[1:], 0)
@@ -227,6 +246,62 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+class CpuMeter:
+    """CPU seconds used by groups of processes between ``start`` and now.
+
+    Processes are sampled now and then; one that ends between two samples
+    (a recycled gunicorn worker) counts up to its last sample.
+    """
+
+    def __init__(self) -> None:
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.group: dict[int, str] = {}
+
+    def sample(self, group: str, pids: list[int]) -> None:
+        for pid in pids:
+            used = _cpu_seconds(pid)
+            if used is None:
+                continue
+            self.first.setdefault(pid, used)
+            self.last[pid] = used
+            self.group[pid] = group
+
+    def start(self) -> None:
+        """Count from now: what each known process used so far is left out."""
+        self.first = dict(self.last)
+
+    def seconds(self, group: str) -> float:
+        return sum(
+            self.last[pid] - self.first.get(pid, 0.0)
+            for pid, name in self.group.items()
+            if name == group
+        )
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _database_backends(database: str) -> list[int]:
+    """The PostgreSQL server processes connected to ``database``, by their title."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if title.startswith(b"postgres:") and f" {database} ".encode() in title:
+            found.append(int(entry.name))
+    return found
 
 
 def _children(pid: int) -> list[int]:
@@ -296,6 +371,7 @@ class Result:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     samples: list[str] = field(default_factory=list)
+    client_cpu: float = 0.0  # seconds of this process (clients and sampler)
 
 
 async def load(options, port, targets, sample_rss) -> Result:
@@ -306,6 +382,7 @@ async def load(options, port, targets, sample_rss) -> Result:
     stop_sampling = threading.Event()
     sampler = threading.Thread(target=_sample, args=(sample_rss, stop_sampling))
     sampler.start()
+    cpu_started = time.process_time()
     started = time.perf_counter()
     deadline = started + options.seconds
     try:
@@ -317,6 +394,7 @@ async def load(options, port, targets, sample_rss) -> Result:
         )
     finally:
         result.seconds = time.perf_counter() - started
+        result.client_cpu = time.process_time() - cpu_started
         stop_sampling.set()
         sampler.join()
     return result
@@ -411,6 +489,17 @@ def report(options, result: Result, server: Server, size: str, export_bytes) -> 
         f"Server peak RSS: {server.peak_total_kib / 1024:,.0f} MiB in all "
         f"(master and {options.workers} workers), "
         f"{server.peak_worker_kib / 1024:,.0f} MiB the largest worker"
+    )
+    requests = max(len(every), 1)
+    cpu = [
+        ("web (gunicorn)", server.cpu.seconds("web")),
+        ("database (PostgreSQL)", server.cpu.seconds("database")),
+        ("client (this process)", result.client_cpu),
+    ]
+    print(
+        "CPU per request: "
+        + ", ".join(f"{name} {used / requests * 1000:.1f} ms" for name, used in cpu)
+        + f"; load average at the end {os.getloadavg()[0]:.2f}"
     )
     for sample in result.samples:
         print(f"  e.g. {sample}")

@@ -137,6 +137,33 @@ def parse_database_url(url: str, *, base_dir: Path) -> dict:
     )
 
 
+def pooled(database: dict, *, max_size: int) -> dict:
+    """Return ``database`` (PostgreSQL) taking its connections from a pool.
+
+    Django 5.2's psycopg pool (``OPTIONS["pool"]``, the psycopg-pool package):
+    a request borrows a connection and gives it back when it ends, so no
+    request pays for connecting. The pool replaces persistent connections
+    (Django refuses ``CONN_MAX_AGE`` with it); with ``CONN_HEALTH_CHECKS`` it
+    checks a connection before lending it, so one the database dropped is
+    replaced instead of failing a request.
+    """
+    return database | {
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": database["OPTIONS"]
+        | {
+            "pool": {
+                # A sync worker serves one request at a time; threads of a
+                # command (a health check's probes) may borrow a few more.
+                "min_size": 1,
+                "max_size": max_size,
+                # Wait this long for a free connection, then fail the request.
+                "timeout": 10,
+            }
+        },
+    }
+
+
 def sqlite_database(path: Path) -> dict:
     """Return a SQLite ``DATABASES`` entry tuned for a web server and workers."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,18 @@ secret settings are masked on the debug page and in ``diffsettings``
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from talowa_admin.env import Environment, Problem, parse_database_url, sqlite_database
+from talowa_admin.env import (
+    Environment,
+    Problem,
+    parse_database_url,
+    pooled,
+    sqlite_database,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 _env = Environment()
@@ -116,6 +123,21 @@ except ValueError as exc:
         )
     )
     _default_db = sqlite_database(TALOWA_DATA_DIR / "talowa.sqlite3")
+# In production, PostgreSQL connections come from a pool (Django's psycopg
+# pool, docs/deployment.md), at most TALOWA_DB_POOL_SIZE per process; 0 keeps
+# one persistent connection per process instead. Not in qcluster: the cluster
+# forks its workers after its own process used the database, and a pool (its
+# threads, its open sockets) does not survive a fork. SQLite has no pool.
+TALOWA_DB_POOL_SIZE = _env.int(
+    "TALOWA_DB_POOL_SIZE", 4, minimum=0, maximum=100, check_id="talowa.E014"
+)
+if (
+    PRODUCTION
+    and TALOWA_DB_POOL_SIZE
+    and _default_db["ENGINE"] == "django.db.backends.postgresql"
+    and sys.argv[1:2] != ["qcluster"]
+):
+    _default_db = pooled(_default_db, max_size=TALOWA_DB_POOL_SIZE)
 DATABASES = {"default": _default_db}
 del _database_url, _default_db
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

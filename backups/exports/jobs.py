@@ -136,15 +136,18 @@ def fail_unfinished_job(*, job_id: int, reason: str, actor: str) -> bool:
 
 def mark_stale_exports(*, user_id: int | None = None) -> list[int]:
     """Fail jobs whose worker died or that no worker took; return their ids."""
-    running = ExportJob.objects.filter(status=Status.RUNNING)
-    queued = ExportJob.objects.filter(
-        status=Status.QUEUED, created_at__lt=timezone.now() - QUEUED_TOO_LONG
-    )
+    # One query for both kinds: every owner's page load runs this.
+    unfinished = ExportJob.objects.filter(status__in=UNFINISHED)
     if user_id is not None:
-        running, queued = (
-            running.filter(user_id=user_id),
-            queued.filter(user_id=user_id),
-        )
+        unfinished = unfinished.filter(user_id=user_id)
+    unfinished = list(unfinished)
+    running = [job for job in unfinished if job.status == Status.RUNNING]
+    too_old = timezone.now() - QUEUED_TOO_LONG
+    queued = [
+        job
+        for job in unfinished
+        if job.status == Status.QUEUED and job.created_at < too_old
+    ]
     reasons = {
         job.pk: f"{liveness.died_reason(job)}; ask for a new export"
         for job in liveness.dead(running)

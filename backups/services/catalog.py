@@ -16,9 +16,10 @@ Invariants:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from backups.exceptions import BackupError, BackupInProgress
@@ -111,19 +112,31 @@ def fail_backup(backup: Backup, reason: str) -> None:
     )
 
 
-def mark_stale_backups(*, lock_key: str | None = None) -> list[str]:
-    """Fail running backups whose worker is gone; return their ids."""
-    running = Backup.objects.filter(
-        status__in=[Backup.Status.RUNNING, Backup.Status.PENDING]
-    )
-    if lock_key:
-        running = running.filter(lock_key=lock_key)
-    stale = liveness.dead(running)
+def mark_stale_backups(
+    *, lock_key: str | None = None, unfinished: Iterable[Backup] | None = None
+) -> list[str]:
+    """Fail running backups whose worker is gone; return their ids.
+
+    ``unfinished``: the pending and running backups, when the caller has just
+    read them (the admin's list shows them), so they are not read twice.
+    """
+    if unfinished is None:
+        unfinished = unfinished_backups()
+        if lock_key:
+            unfinished = unfinished.filter(lock_key=lock_key)
+    stale = liveness.dead(unfinished)
     for backup in stale:
         fail_backup(backup, liveness.died_reason(backup))
     if stale:
         object_store(stale[0].storage).remove_partials("archives")
     return [backup.id for backup in stale]
+
+
+def unfinished_backups() -> QuerySet[Backup]:
+    """Return the backups that are pending or running."""
+    return Backup.objects.filter(
+        status__in=[Backup.Status.RUNNING, Backup.Status.PENDING]
+    )
 
 
 def _remove_objects(backup: Backup) -> list[str]:

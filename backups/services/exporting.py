@@ -504,7 +504,11 @@ def open_download(*, token: str, user: Any, request: Any = None) -> ExportDownlo
     claim = read_download(token)
     if claim is None or claim.user_id != user.pk:
         raise ExportNotFound("no such export")
-    job = ExportJob.objects.filter(pk=claim.job_id, user_id=user.pk).first()
+    job = (
+        ExportJob.objects.filter(pk=claim.job_id, user_id=user.pk)
+        .select_related("user")  # its name goes in the audit entry and file name
+        .first()
+    )
     if job is None:
         raise ExportNotFound("no such export")
     expired = job.status == Status.EXPIRED or (
@@ -528,7 +532,11 @@ def open_requested_download(
     their own signed link). Raises ``ExportNotFound`` for anyone else's job
     or one that is not ready, ``ExportUnavailable`` once it expired.
     """
-    job = ExportJob.objects.filter(pk=job_id, requested_by_id=requester.pk).first()
+    job = (
+        ExportJob.objects.filter(pk=job_id, requested_by_id=requester.pk)
+        .select_related("user")
+        .first()
+    )
     if job is None:
         raise ExportNotFound(f"you did not ask for export {job_id}")
     if job.status == Status.EXPIRED or (

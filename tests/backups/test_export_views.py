@@ -11,12 +11,15 @@ from datetime import timedelta
 import pytest
 from django.contrib import admin
 from django.core import signing
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import path, reverse
 from django.utils import timezone
 
 import backups.admin_exports  # noqa: F401 (registers the action, as admin.py will)
 from backups.models import ExportJob
 from backups.services import exporting
+from messaging.models import CallRecord, Message
 from talowa_admin.models import AuditEvent
 from talowa_admin.roles import BACKUP_OPERATOR, BACKUP_VIEWER
 from talowa_admin.urls import urlpatterns as site_urlpatterns
@@ -307,3 +310,46 @@ def test_viewers_have_no_export_action_and_job_records_are_read_only(
         ).status_code
         == 403
     )
+
+
+# --- What a page costs ---------------------------------------------------------------
+def page_queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries)
+
+
+def test_the_owners_pages_take_a_fixed_handful_of_queries(client, world):
+    """The session, the user, then: /me/ one statement of counts; /me/data/
+    the unfinished exports (to fail dead ones), the list, the counts."""
+    first = completed_export(world.asha)
+    client.force_login(world.asha)
+    small = [page_queries(client, url) for url in ("/me/", DATA)]
+    assert small == [3, 5]
+    # More of everything: more exports, messages, calls; still as many queries.
+    for _ in range(3):
+        completed_export(world.asha)
+    for n in range(20):
+        Message.objects.create(
+            conversation=world.direct, sender=world.asha, kind="regular", body=f"{n}"
+        )
+    CallRecord.objects.create(
+        caller=world.meena,
+        callee=world.asha,
+        status="missed",
+        started_at=first.created_at,
+    )
+    assert [page_queries(client, url) for url in ("/me/", DATA)] == small
+    counts = client.get(DATA).context["counts"]
+    assert (counts["messages"], counts["call_history"]) == (22, 2)
+
+
+def test_a_download_reads_the_job_with_its_owner_and_audits_it(client, world):
+    job = completed_export(world.asha)
+    client.force_login(world.asha)
+    with CaptureQueriesContext(connection) as queries:
+        page_queries(client, download_url(job))
+    users = [q for q in queries if 'FROM "auth_user"' in q["sql"]]
+    assert len(users) == 1  # the session's user; the job's owner came joined
+    assert AuditEvent.objects.filter(action="export.download").count() == 1
