@@ -15,7 +15,11 @@ Then:
    polls ``pg_stat_activity`` every 10 ms for the oldest open transaction of
    any other connection; the cleanup's own per-batch transaction times come
    from its log;
-3. ``apply_retention --restore-batch`` puts the batch back, timed.
+3. ``apply_retention --restore-batch`` puts the batch back, timed;
+4. a yardstick: PostgreSQL alone moves the same rows into the archive table,
+   in as many batches, with the cleanup's core statement and nothing else (no
+   policy, scan, tombstone, media or Python work), timed: this machine's floor
+   for the work, and the cleanup's time as a multiple of it.
 
 The writer runs with the same monitor beside it in both phases, and the
 monitor samples what the writer waits for (printed as "writer waits").
@@ -90,7 +94,8 @@ def main() -> int:
         print(f"writer waits alone: {baseline_monitor.waits()}")
         print(f"writer waits during cleanup: {monitor.waits()}")
         restore = run_restore(env, cleanup["json"]["batch"])
-        report(options, expired, baseline, during, cleanup, monitor, restore)
+        floor = yardstick(url, cleanup["json"]["batch"], len(cleanup["batches"]))
+        report(options, expired, baseline, during, cleanup, monitor, restore, floor)
         return 0 if report.passed else 1
 
 
@@ -288,13 +293,58 @@ def run_restore(env: dict, batch: int) -> dict:
     return {"json": json.loads(out), "seconds": time.perf_counter() - began}
 
 
+def yardstick(url: str, batch: int, batches: int) -> dict:
+    """PostgreSQL alone doing the core of the cleanup's work: move the same
+    expired messages (put back by the batch restore) into the archive table,
+    in as many batches, one ``DELETE ... RETURNING`` into ``INSERT`` statement
+    and one transaction each, triggers off and ``synchronous_commit`` off as the
+    cleanup's fast path runs. No policy, scan, tombstone, media or Python work:
+    the floor of this machine for the rows the cleanup moved.
+    """
+    with _connect(url, "bench-yardstick") as db:
+        columns = ", ".join(
+            row[0]
+            for row in db.execute(
+                "SELECT column_name FROM information_schema.columns WHERE "
+                "table_name = 'messaging_message' ORDER BY ordinal_position"
+            )
+        )
+        ids = [
+            row[0]
+            for row in db.execute(
+                "SELECT id FROM messaging_message "
+                "WHERE created_at < now() - interval '365 days' ORDER BY id"
+            )
+        ]
+        db.execute("CHECKPOINT")
+        size = -(-len(ids) // max(batches, 1))
+        began = time.perf_counter()
+        for start in range(0, len(ids), size):
+            with db.transaction():
+                db.execute(
+                    "SET LOCAL synchronous_commit TO OFF; "
+                    "SET LOCAL session_replication_role TO replica"
+                )
+                db.execute(
+                    f"WITH moved AS (DELETE FROM messaging_message WHERE id = "
+                    f"ANY(%s) RETURNING {columns}) INSERT INTO "
+                    f"retention_archivedmessage ({columns}, batch_id) "
+                    f"SELECT {columns}, %s FROM moved",
+                    (ids[start : start + size], batch),
+                )
+        seconds = time.perf_counter() - began
+    return {"rows": len(ids), "seconds": seconds}
+
+
 def pause_ms(options) -> int:
     if options.pause_ms is not None:
         return options.pause_ms
     return int(os.environ.get("TALOWA_RETENTION_BATCH_PAUSE_MS", "0"))
 
 
-def report(options, expired, baseline, during, cleanup, monitor, restore) -> None:
+def report(
+    options, expired, baseline, during, cleanup, monitor, restore, floor
+) -> None:
     deleted = sum(cleanup["json"]["deleted"].values())
     rate = deleted / cleanup["seconds"]
     longest_batch = max(cleanup["batches"], default=0.0)
@@ -360,6 +410,18 @@ def report(options, expired, baseline, during, cleanup, monitor, restore) -> Non
         ("batch restore: rows", f"{restored:,}"),
         ("batch restore (s)", f"{restore['seconds']:.2f}"),
         ("batch restore (rows/s)", f"{restored / restore['seconds']:,.0f}"),
+        (
+            "yardstick: PostgreSQL alone moves them (s)",
+            f"{floor['seconds']:.2f} ({floor['rows']:,} rows)",
+        ),
+        (
+            "yardstick rate (messages/s)",
+            f"{floor['rows'] / floor['seconds']:,.0f}",
+        ),
+        (
+            "cleanup's own time / yardstick",
+            f"{cleanup['json']['seconds'] / floor['seconds']:.2f}",
+        ),
     ]
     print(table(details, "details"))
     report.passed = all(ok for *_, ok in checks)
