@@ -419,12 +419,13 @@ def test_expiry_is_refused_while_a_migration_runs(s3_target, world):
     from backups.exceptions import BackupError
     from backups.services import cleanup_expired_backups, expire_backup
 
+    older = create_full_backup()  # a chain the keep rule below lets go
     full, incremental = a_chain(world)
     refusals = []
 
     def expire_meanwhile(run: StorageMigration) -> None:
         if run.backups_done != 1:
-            return  # the full is moved, the incremental not yet
+            return  # the older full is moved, the chain not yet
         for expire in (
             lambda: expire_backup(Backup.objects.get(pk=incremental)),
             lambda: cleanup_expired_backups(keep_last=1),
@@ -438,11 +439,11 @@ def test_expiry_is_refused_while_a_migration_runs(s3_target, world):
     assert result["status"] == "completed"
     assert len(refusals) == 2
     assert "migrate_backups --to s3" in refusals[0]  # says what holds the lock
-    backups = Backup.objects.filter(pk__in=[full, incremental])
+    backups = Backup.objects.filter(pk__in=[older, full, incremental])
     assert {(b.status, b.storage) for b in backups} == {("completed", "backups-s3")}
-    assert stored_objects("backups-s3", [full, incremental]).keys() == {
+    assert stored_objects("backups-s3", [older, full, incremental]).keys() == {
         name
-        for backup_id in (full, incremental)
+        for backup_id in (older, full, incremental)
         for name in (f"archives/{backup_id}.tbk",)
         + sidecar_names(f"archives/{backup_id}.tbk")
     }
