@@ -34,6 +34,33 @@ from datetime import timedelta
 from talowa_admin.services import create_backup_schedule
 print(create_backup_schedule(schedule_name=%r, interval=timedelta(minutes=1)))
 """
+# Two schedules due at the same minute; the second disabled before it.
+CREATE_TWO = """
+import json
+from datetime import timedelta
+from django_q.models import Schedule
+from talowa_admin.services import create_backup_schedule, update_backup_schedule
+ids = [create_backup_schedule(schedule_name=name, interval=timedelta(minutes=1))
+       for name in ("Every minute", "Every minute, disabled")]
+update_backup_schedule(ids[1], enabled=False)
+q = Schedule.objects.filter(func="backups.tasks.run_backup_schedule").count()
+print(json.dumps({"ids": ids, "q_schedules": q}))
+"""
+# Disable, enable, then delete both: the django-q2 schedules after each step.
+TOGGLE_AND_DELETE = """
+import json
+from django_q.models import Schedule
+from talowa_admin.services import delete_backup_schedule, update_backup_schedule
+q = lambda: Schedule.objects.filter(func="backups.tasks.run_backup_schedule").count()
+counts = []
+for enabled in (False, True):
+    update_backup_schedule(%(id)d, enabled=enabled)
+    counts.append(q())
+for gone in %(ids)r:
+    delete_backup_schedule(gone)
+counts.append(q())
+print(json.dumps(counts))
+"""
 RUNS = """
 import json
 from backups.models import Backup, BackupScheduleRun
@@ -134,15 +161,11 @@ def test_a_one_minute_schedule_in_a_real_qcluster(scratch, tmp_path):  # noqa: F
     env = Env(scratch.env(url), tmp_path / "data")
     env.manage("migrate", "-v0")
     env.manage("seed_messaging", *SEED, "--noinput")
-    schedule_id = int(env.shell(CREATE % "Every minute"))
-    # Due at the same minute, disabled before it: the look of the scheduler
-    # that runs the first one would run it too, were it not disabled.
-    disabled_id = int(env.shell(CREATE % "Every minute, disabled"))
-    env.shell(
-        "from talowa_admin.services import update_backup_schedule; "
-        f"update_backup_schedule({disabled_id}, enabled=False); print('ok')"
-    )
-    assert len(env.state()["q_schedules"]) == 1
+    # The second is due at the same minute as the first, and disabled: the
+    # look of the scheduler that runs the first would run it too, if enabled.
+    made = json.loads(env.shell(CREATE_TWO))
+    (schedule_id, disabled_id), q_schedules = made["ids"], made["q_schedules"]
+    assert q_schedules == 1
     log = tmp_path / "qcluster.log"
     with scratch.cluster(url, env=env.values, log=log) as cluster:
         state = wait_for(
@@ -164,17 +187,9 @@ def test_a_one_minute_schedule_in_a_real_qcluster(scratch, tmp_path):  # noqa: F
     assert {b["id"] for b in listed} >= {first["backup"]}
     text = log.read_text()
     assert "from schedule [backup schedule" in text
-    for enabled, q_schedules in ((False, 0), (True, 1)):
-        env.shell(
-            "from talowa_admin.services import update_backup_schedule; "
-            f"update_backup_schedule({schedule_id}, enabled={enabled}); print('ok')"
-        )
-        assert len(env.state()["q_schedules"]) == q_schedules
-    for gone in (schedule_id, disabled_id):
-        env.shell(
-            "from talowa_admin.services import delete_backup_schedule; "
-            f"delete_backup_schedule({gone}); print('ok')"
-        )
+    steps = TOGGLE_AND_DELETE % {"id": schedule_id, "ids": [schedule_id, disabled_id]}
+    # Disabled: no django-q2 schedule; enabled: one again; deleted: none.
+    assert json.loads(env.shell(steps)) == [0, 1, 0]
     final = env.state()
     assert (final["runs"], final["q_schedules"]) == ([], [])
 
