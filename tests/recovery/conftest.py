@@ -67,7 +67,6 @@ def _neutral(value):
 
 import json  # noqa: E402
 import os  # noqa: E402
-import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import uuid  # noqa: E402
@@ -119,12 +118,6 @@ class Scratch:
             admin.execute(f'CREATE DATABASE "{name}"')
         self.pg_names.append(name)
         return f"postgres://postgres@127.0.0.1:5432/{name}"
-
-    def migrated_sqlite(self, template: Path) -> str:
-        """Return the URL of a copy of ``template``, an empty migrated database."""
-        path = self.tmp_path / f"{uuid.uuid4().hex[:8]}.sqlite3"
-        shutil.copyfile(template, path)
-        return f"sqlite:///{path}"
 
     def env(self, url: str) -> dict[str, str]:
         return dict(
@@ -205,29 +198,6 @@ class Scratch:
         with psycopg.connect(**PG_ADMIN, autocommit=True) as admin:
             for name in self.pg_names:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="session")
-def migrated_sqlite_template(tmp_path_factory) -> Path:
-    """An empty SQLite database migrated once, for ``Scratch.migrated_sqlite``."""
-    folder = tmp_path_factory.mktemp("migrated-sqlite")
-    path = folder / "template.sqlite3"
-    env = dict(
-        os.environ,
-        DATABASE_URL=f"sqlite:///{path}",
-        TALOWA_DATA_DIR=str(folder / "data"),
-        TALOWA_LOG_LEVEL="warning",
-    )
-    done = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    return path
 
 
 @pytest.fixture

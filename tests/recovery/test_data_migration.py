@@ -1,10 +1,4 @@
-"""migrate_data: a backup's data into another database or an export, by rules.
-
-The rules' tests write into copies of one migrated empty SQLite database
-(``migrated``): migrate_data migrates its target first, which for a copy is
-a check that finds nothing to do. The engine-change test gives it a truly
-empty database.
-"""
+"""migrate_data: a backup's data into another database or an export, by rules."""
 
 from __future__ import annotations
 
@@ -20,20 +14,9 @@ from django.db import connection
 from backups.services import create_full_backup, create_incremental_backup
 from messaging.models import Message
 from tests.backups.conftest import HINDI, TELUGU
-from tests.recovery.conftest import (
-    account_state,
-    migrated_sqlite_template,  # noqa: F401 (fixture)
-    postgres_available,
-    table_state,
-)
+from tests.recovery.conftest import account_state, postgres_available, table_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def migrated(scratch, migrated_sqlite_template):  # noqa: F811
-    """Return a function giving the URL of a fresh copy of a migrated database."""
-    return lambda: scratch.migrated_sqlite(migrated_sqlite_template)
 
 
 def migrate(*args: str) -> dict:
@@ -77,17 +60,17 @@ def test_a_deployment_moves_to_the_other_engine_with_equal_fingerprints(world, s
     assert scratch.accounts(url) == accounts
 
 
-def test_a_target_that_holds_data_is_refused(world, migrated):
+def test_a_target_that_holds_data_is_refused(world, scratch):
     backup_id = create_full_backup()
-    url = migrated()
+    url = scratch.url("sqlite")
     migrate("--from-backup", backup_id, "--to-database", url)
     with pytest.raises(CommandError, match="already holds auth.user rows"):
         migrate("--from-backup", backup_id, "--to-database", url)
 
 
-def _migrated(tmp_path, scratch, migrated, *rules) -> tuple[dict, dict, list]:
+def _migrated(tmp_path, scratch, *rules) -> tuple[dict, dict, list]:
     backup_id = create_full_backup()
-    url = migrated()
+    url = scratch.url("sqlite")
     result = migrate(
         "--from-backup",
         backup_id,
@@ -108,9 +91,9 @@ def _bodies(state) -> list[str]:
     return sorted(row[BODY] for row in state["messaging_message"])
 
 
-def test_drop_types_leaves_the_data_type_out(world, scratch, migrated, tmp_path):
+def test_drop_types_leaves_the_data_type_out(world, scratch, tmp_path):
     result, state, _ = _migrated(
-        tmp_path, scratch, migrated, {"kind": "drop_types", "types": ["call_history"]}
+        tmp_path, scratch, {"kind": "drop_types", "types": ["call_history"]}
     )
     assert state["messaging_callrecord"] == []
     assert len(state["messaging_message"]) == 5
@@ -118,18 +101,15 @@ def test_drop_types_leaves_the_data_type_out(world, scratch, migrated, tmp_path)
     assert not result["equal"]
 
 
-def test_drop_fields_empties_the_column(world, scratch, migrated, tmp_path):
+def test_drop_fields_empties_the_column(world, scratch, tmp_path):
     _, state, _ = _migrated(
-        tmp_path,
-        scratch,
-        migrated,
-        {"kind": "drop_fields", "fields": ["message.metadata"]},
+        tmp_path, scratch, {"kind": "drop_fields", "fields": ["message.metadata"]}
     )
     assert {row[METADATA] for row in state["messaging_message"]} == {"{}"}
     assert TELUGU in _bodies(state)
 
 
-def test_anonymise_gives_one_pseudonym_per_value(world, scratch, migrated, tmp_path):
+def test_anonymise_gives_one_pseudonym_per_value(world, scratch, tmp_path):
     world.asha.email = "asha@example.org"
     world.asha.save()
     Message.objects.create(
@@ -142,7 +122,6 @@ def test_anonymise_gives_one_pseudonym_per_value(world, scratch, migrated, tmp_p
     _, state, accounts = _migrated(
         tmp_path,
         scratch,
-        migrated,
         {
             "kind": "anonymise",
             "fields": [
@@ -166,7 +145,7 @@ def test_anonymise_gives_one_pseudonym_per_value(world, scratch, migrated, tmp_p
     assert metadata == {"note": f"{pseudonym} said {phone}"}
 
 
-def test_anonymise_redacts(world, scratch, migrated, tmp_path):
+def test_anonymise_redacts(world, scratch, tmp_path):
     Message.objects.create(
         conversation=world.direct,
         sender=world.ravi,
@@ -176,17 +155,16 @@ def test_anonymise_redacts(world, scratch, migrated, tmp_path):
     _, state, _ = _migrated(
         tmp_path,
         scratch,
-        migrated,
         {"kind": "anonymise", "fields": ["message.body"], "method": "redact"},
     )
     assert "ring [name]: [phone]" in _bodies(state)
 
 
 def test_filter_by_user_keeps_their_rows_and_the_accounts_they_need(
-    world, scratch, migrated, tmp_path
+    world, scratch, tmp_path
 ):
     _, state, accounts = _migrated(
-        tmp_path, scratch, migrated, {"kind": "filter", "users": ["asha"]}
+        tmp_path, scratch, {"kind": "filter", "users": ["asha"]}
     )
     assert {r[SENDER] for r in state["messaging_message"]} == {world.asha.pk}
     assert {r[4] for r in state["messaging_participant"]} == {world.asha.pk}
@@ -195,13 +173,10 @@ def test_filter_by_user_keeps_their_rows_and_the_accounts_they_need(
     assert {r[USERNAME] for r in accounts} == {"asha", "ravi"}
 
 
-def test_filter_by_conversation_dates_and_retention_type(
-    world, scratch, migrated, tmp_path
-):
+def test_filter_by_conversation_dates_and_retention_type(world, scratch, tmp_path):
     _, state, _ = _migrated(
         tmp_path,
         scratch,
-        migrated,
         {"kind": "filter", "conversations": [world.group.pk]},
         {
             "kind": "filter",
@@ -216,7 +191,7 @@ def test_filter_by_conversation_dates_and_retention_type(
 
 
 def test_filter_by_date_leaves_older_rows_out_from_a_yaml_file(
-    world, scratch, migrated, tmp_path
+    world, scratch, tmp_path
 ):
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - kind: filter\n    to: 2000-01-01\n")
@@ -224,7 +199,7 @@ def test_filter_by_date_leaves_older_rows_out_from_a_yaml_file(
         "--from-backup",
         create_full_backup(),
         "--to-database",
-        url := migrated(),
+        url := scratch.url("sqlite"),
         "--rules",
         str(rules),
     )
@@ -241,11 +216,10 @@ def test_an_invalid_yaml_rule_is_named(world, tmp_path):
         migrate("--from-backup", "b", "--to-database", "sqlite:///x", "--rules", rules)
 
 
-def test_map_rewrites_values(world, scratch, migrated, tmp_path):
+def test_map_rewrites_values(world, scratch, tmp_path):
     _, state, _ = _migrated(
         tmp_path,
         scratch,
-        migrated,
         {"kind": "map", "field": "message.kind", "values": {"voice": "regular"}},
     )
     assert sorted(r[KIND] for r in state["messaging_message"]) == [
