@@ -137,10 +137,22 @@ def scratch_work(name: str, databases: Iterable[str], *, keep: bool) -> Iterator
                 drop_database(database)
 
 
+def compile_sources() -> None:
+    """Compile the project's sources to bytecode, as an installed deployment has."""
+    import compileall
+
+    for package in ("talowa_admin", "backups", "recovery", "retention", "messaging"):
+        compileall.compile_dir(ROOT / package, quiet=1)
+
+
 def environment(data_dir: Path, url: str) -> dict[str, str]:
-    """The environment of a benchmark's subprocesses (manage.py or scripts)."""
+    """The environment of a benchmark's subprocesses (manage.py or scripts).
+
+    Without ``PYTHONDONTWRITEBYTECODE``: a deployment keeps its bytecode.
+    """
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     return dict(
-        os.environ,
+        inherited,
         DATABASE_URL=url,
         TALOWA_DATA_DIR=str(data_dir),
         TALOWA_LOG_LEVEL="warning",

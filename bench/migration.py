@@ -19,11 +19,13 @@ subprocess and is measured the same way (bench/harness.py):
 Then migration and re-encryption again on a quarter of the data, to show
 memory stays flat. Prints wall seconds (median of ``--runs``), each step's
 own time (the operation, without starting Python, Django or boto3), peak
-RSS, and the issue's targets. The time targets are judged on own time, as
-bench/backup.py judges its short operations: Django's start-up (1 to 4 s on
-a loaded two-core machine) is paid once by a worker, not per migration, and
-would otherwise weigh on ours and not on the yardstick's; the wall-clock
-ratios are printed for information.
+RSS, and the issue's targets. The time targets are judged wall against wall,
+like with like: each side is one process an operator starts, its interpreter
+and libraries' start-up included (the yardstick's Python and boto3, our
+Django); the own-time ratios are printed for information. The project's
+sources are compiled to bytecode first, as an installed deployment has them
+(``PYTHONDONTWRITEBYTECODE`` would otherwise make every one of our processes
+compile them again, and not the yardstick's, whose libraries pip compiled).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from bench.harness import (  # noqa: E402
     MANAGE,
     ROOT,
     best_of,
+    compile_sources,
     environment,
     manage,
     megabytes,
@@ -169,6 +172,7 @@ def prepare(work: Path, database: str, messages: int, endpoint: str, turns: int)
 
 def run(options: argparse.Namespace, work: Path, endpoint: str) -> int:
     print(machine_line(), flush=True)
+    compile_sources()
     print(f"Seeding {options.messages:,} messages and backing up ...", flush=True)
     env, full = prepare(
         work, DATABASE, options.messages, endpoint, options.incrementals
@@ -194,6 +198,7 @@ def run(options: argparse.Namespace, work: Path, endpoint: str) -> int:
         )
     )
     print()
+    print(f"At the end: {load_line()} (1, 5, 15 minutes)")
     return verdicts(measured, small)
 
 
@@ -253,13 +258,14 @@ def verdicts(big: dict, small: dict) -> int:
         return big[name].json()["seconds"]
 
     checks = [
-        ("migration / plain upload, own time", own("migrate") / own("plain"), 1.5),
-        ("re-encryption / fresh full backup, own time",
-         own("convert") / own("fresh"), 1.5),
-        ("migration / plain upload, wall (with Django's start-up)",
-         big["migrate"].seconds / big["plain"].seconds, None),
+        ("migration / plain upload, wall (each with its start-up)",
+         big["migrate"].seconds / big["plain"].seconds, 1.5),
         ("re-encryption / fresh full backup, wall",
-         big["convert"].seconds / big["fresh"].seconds, None),
+         big["convert"].seconds / big["fresh"].seconds, 1.5),
+        ("migration / plain upload, own time",
+         own("migrate") / own("plain"), None),
+        ("re-encryption / fresh full backup, own time",
+         own("convert") / own("fresh"), None),
         ("peak RSS of the migration (MiB)", big["migrate"].peak_mib, 150),
         ("peak RSS of the re-encryption (MiB)", big["convert"].peak_mib, 150),
         ("peak RSS of the migration, full / quarter data",
@@ -300,8 +306,13 @@ def machine_line() -> str:
     return (
         f"Machine: {os.cpu_count()} cores ({cpu}), {memory:.1f} GiB RAM, "
         f"Python {platform.python_version()}, {platform.system()} "
-        f"{platform.release()}; S3: moto_server on this machine; cwd {ROOT.name}"
+        f"{platform.release()}; S3: moto_server on this machine; cwd {ROOT.name}; "
+        f"{load_line()}"
     )
+
+
+def load_line() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

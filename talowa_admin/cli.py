@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -41,6 +42,13 @@ class TalowaCommand(BaseCommand):
     """
 
     progress_label: str | None = None
+    # At start, check the configuration the command reads from the environment
+    # (talowa.E0xx, tagged compatibility), not the whole project: the model,
+    # URL, admin and template checks import every view and admin module, a
+    # second or more of start-up for every run of every command. They are the
+    # developer's and the deployment's (`manage.py check`, `migrate`,
+    # `runserver`, the test suite), and do not change between runs.
+    requires_system_checks = [Tags.compatibility]
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)

@@ -19,6 +19,10 @@ from talowa_admin.errors import OperatorError
 from talowa_admin.models import OperationLock
 
 RESTORE_LOCK = "restore"
+# Held by whatever copies, rewrites or deletes backup objects wholesale
+# (storage migration, conversion, expiry): an expiry in the middle of a
+# migration would leave the migrated copy of an expired backup behind.
+BACKUP_OBJECTS_LOCK = "backup-objects"
 
 
 class LockHeld(OperatorError):

@@ -8,12 +8,17 @@ Invariants:
 - Expiring deletes the archive and both sidecar copies and marks the record
   expired (the record stays, for history and audit). ``dry_run`` reports the
   same plan and changes nothing.
+- Expiry holds ``locks.BACKUP_OBJECTS_LOCK``: it is refused while a storage
+  migration or a conversion runs (it would delete the source of a copy in
+  flight and leave the copy behind), and they wait for it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -25,6 +30,7 @@ from backups.models import Backup
 from backups.services.sidecars import delete_sidecars
 from backups.storage import object_store
 from retention.selectors import users_under_legal_hold
+from talowa_admin import locks
 from talowa_admin.audit import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -140,9 +146,10 @@ def cleanup_expired_backups(
     rules = KeepRules(**{k: v or 0 for k, v in given.items()}, keep_within=keep_within)
     completed = list(Backup.objects.filter(status=Backup.Status.COMPLETED))
     plan = plan_expiry(completed, rules)
-    if not dry_run:
-        for backup in plan.expire:
-            expire_backup(backup, actor=actor, reason="keep rules")
+    if not dry_run and plan.expire:
+        with _holding_backup_objects("backup expiry (keep rules)"):
+            for backup in plan.expire:
+                _expire(backup, actor=actor, reason="keep rules")
     return {
         "dry_run": dry_run,
         "expired" if not dry_run else "would_expire": [b.id for b in plan.expire],
@@ -152,6 +159,25 @@ def cleanup_expired_backups(
 
 def expire_backup(backup: Backup, *, actor: Any = None, reason: str = "") -> None:
     """Delete a backup's objects and mark it expired (audited)."""
+    if backup.status == Backup.Status.EXPIRED:
+        return
+    with _holding_backup_objects(f"expiry of {backup.id}"):
+        _expire(backup, actor=actor, reason=reason)
+
+
+@contextmanager
+def _holding_backup_objects(purpose: str) -> Iterator[None]:
+    try:
+        with locks.hold(locks.BACKUP_OBJECTS_LOCK, purpose=purpose):
+            yield
+    except locks.LockHeld as exc:
+        raise BackupError(
+            f"backups cannot expire now: {exc}; expire them once it has finished"
+        ) from exc
+
+
+def _expire(backup: Backup, *, actor: Any, reason: str) -> None:
+    backup.refresh_from_db(fields=["status", "storage"])  # as it is, under the lock
     if backup.status == Backup.Status.EXPIRED:
         return
     dependents = Backup.objects.filter(parent=backup).exclude(

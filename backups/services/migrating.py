@@ -22,6 +22,11 @@ Invariants:
   a rerun after a crash resumes the dead run, finds the archives already at
   the target, verifies them and does not copy them again (sidecars, a few
   kilobytes each, are simply written again).
+- Expiry waits for a migration and a migration for an expiry (one lock,
+  ``locks.BACKUP_OBJECTS_LOCK``). A backup that left the catalog or expired
+  while a run was dead has its copy at the target removed when the run
+  resumes: the target holds no object of a backup the catalog does not
+  place there.
 - Media blobs travel inside their archive (blob sections, docs/
   archive-format.md section 13.1): the archive's checksum covers them.
 
@@ -51,7 +56,7 @@ from talowa_admin.audit import record_audit_event
 logger = logging.getLogger(__name__)
 
 TARGETS = {"file": "backups-file", "s3": "backups-s3"}
-MIGRATION_LOCK = "backup-migration"
+MIGRATION_LOCK = locks.BACKUP_OBJECTS_LOCK  # expiry takes it too
 COPY_CHUNK = 1024 * 1024
 # Archives up to this size are copied in one request, through memory.
 SMALL_OBJECT = PART_SIZE
@@ -241,7 +246,9 @@ def _migrate_item(run: StorageMigration, item: Item, target: ObjectStore) -> Non
             or backup.status != Backup.Status.COMPLETED
             or backup.storage != item.source
         ):
-            # Expired, deleted or moved by someone else meanwhile: nothing to do.
+            # Expired, deleted or moved by someone else while the run was dead:
+            # a copy a killed run left at the target is nobody's.
+            _remove_unplaced_copy(run, item, backup, target)
             _set_state(run, item, Item.State.DONE)
             return
         started = time.monotonic()
@@ -251,20 +258,36 @@ def _migrate_item(run: StorageMigration, item: Item, target: ObjectStore) -> Non
             _fail(run, item, str(exc))
             return
         with transaction.atomic():
-            switched = Backup.objects.filter(pk=backup.pk, storage=item.source).update(
-                storage=run.target
-            )
+            switched = Backup.objects.filter(
+                pk=backup.pk, storage=item.source, status=Backup.Status.COMPLETED
+            ).update(storage=run.target)
             run.objects_copied += sum(copied.values())
             run.objects_skipped += len(copied) - sum(copied.values())
             run.bytes_copied += item.bytes if copied[backup.object_key] else 0
             run.seconds += time.monotonic() - started
             # Not switched (the backup left the catalog meanwhile): its
-            # source is not this run's to delete.
+            # source is not this run's to delete, and its copy is nobody's.
             _set_state(run, item, Item.State.SWITCHED if switched else Item.State.DONE)
+        if not switched:
+            _remove_unplaced_copy(
+                run, item, Backup.objects.filter(pk=backup.pk).first(), target
+            )
     if item.state == Item.State.SWITCHED:
         if run.delete_source:
             _delete_source(object_store(item.source), item.object_key)
         _set_state(run, item, Item.State.DONE)
+
+
+def _remove_unplaced_copy(
+    run: StorageMigration, item: Item, backup: Backup | None, target: ObjectStore
+) -> None:
+    """Delete the target's copy of an item the catalog no longer places there."""
+    if backup is not None and place_of(backup.storage) == place_of(run.target):
+        return  # moved there by someone else: the catalog's copy
+    for name in (item.object_key, *sidecar_names(item.object_key)):
+        if target.exists(name):
+            target.delete(name)
+            logger.info("storage migration %s: removed %s, unused", run.pk, name)
 
 
 def _set_state(run: StorageMigration, item: Item, state: str) -> None:

@@ -413,3 +413,81 @@ def test_a_large_archive_moves_in_parts_both_ways(s3_target, world, monkeypatch)
     assert (
         not make_client(s3_target).list_multipart_uploads(Bucket=BUCKET).get("Uploads")
     )
+
+
+def test_expiry_is_refused_while_a_migration_runs(s3_target, world):
+    from backups.exceptions import BackupError
+    from backups.services import cleanup_expired_backups, expire_backup
+
+    older = create_full_backup()  # a chain the keep rule below lets go
+    full, incremental = a_chain(world)
+    refusals = []
+
+    def expire_meanwhile(run: StorageMigration) -> None:
+        if run.backups_done != 1:
+            return  # the older full is moved, the chain not yet
+        for expire in (
+            lambda: expire_backup(Backup.objects.get(pk=incremental)),
+            lambda: cleanup_expired_backups(keep_last=1),
+        ):
+            with pytest.raises(BackupError, match="cannot expire now") as refused:
+                expire()
+            refusals.append(str(refused.value))
+
+    result = migrating.migrate_backups(to="s3", progress=expire_meanwhile)
+
+    assert result["status"] == "completed"
+    assert len(refusals) == 2
+    assert "migrate_backups --to s3" in refusals[0]  # says what holds the lock
+    backups = Backup.objects.filter(pk__in=[older, full, incremental])
+    assert {(b.status, b.storage) for b in backups} == {("completed", "backups-s3")}
+    assert stored_objects("backups-s3", [older, full, incremental]).keys() == {
+        name
+        for backup_id in (older, full, incremental)
+        for name in (f"archives/{backup_id}.tbk",)
+        + sidecar_names(f"archives/{backup_id}.tbk")
+    }
+    # Once it has finished, expiry runs, where the catalog now places them.
+    expire_backup(Backup.objects.get(pk=incremental))
+    assert stored_objects("backups-s3", [incremental]) == {}
+
+
+class _Killed(BaseException):
+    """Stops a migration between two backups, as a kill would."""
+
+
+def test_a_resumed_run_removes_the_copy_of_a_backup_expired_meanwhile(s3_target, world):
+    import subprocess
+    import sys
+
+    from backups.services import expire_backup
+    from talowa_admin import liveness
+
+    full, incremental = a_chain(world)
+
+    def kill_after_the_full(run: StorageMigration) -> None:
+        # The incremental's copy is complete at the target, its switch not
+        # yet made: what a kill during its verification leaves.
+        source, target = object_store("backups-file"), object_store("backups-s3")
+        key = f"archives/{incremental}.tbk"
+        for name in (key, *sidecar_names(key)):
+            target.put(name, source.get(name))
+        raise _Killed
+
+    with pytest.raises(_Killed):
+        migrating.migrate_backups(to="s3", progress=kill_after_the_full)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    # The run's process is gone (its lock with it, as the lock's row is).
+    StorageMigration.objects.update(worker=f"{liveness.HOST}:{gone.pid}")
+    # While the run is dead, the incremental expires: from the files, where
+    # the catalog places it.
+    expire_backup(Backup.objects.get(pk=incremental))
+    assert stored_objects("backups-file", [incremental]) == {}
+
+    result = migrate("--to", "s3")
+
+    assert (result["status"], result["resumed"]) == ("completed", 1)
+    assert Backup.objects.get(pk=incremental).status == "expired"
+    assert stored_objects("backups-s3", [incremental]) == {}  # nothing left behind
+    assert Backup.objects.get(pk=full).storage == "backups-s3"

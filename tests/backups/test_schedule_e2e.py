@@ -1,7 +1,8 @@
 """Schedules firing in real django-q2 clusters (slow: the scheduler looks every 30 s).
 
-- One cluster on the ORM broker runs a one-minute schedule; disabling the
-  schedule stops it; deleting it removes its django-q2 schedule.
+- One cluster on the ORM broker runs a one-minute schedule, and not a
+  disabled one due at the same minute; disabling the schedule removes its
+  django-q2 schedule, enabling it brings it back, deleting it removes it.
 - Two clusters on two data directories share one PostgreSQL database, one
   Redis and one S3 endpoint (moto's server): the schedule fires once per
   slot, never twice, and both clusters take jobs.
@@ -12,13 +13,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,8 +32,34 @@ SEED = ("--users", "8", "--conversations", "6", "--messages", "300", "--calls", 
 CREATE = """
 from datetime import timedelta
 from talowa_admin.services import create_backup_schedule
-print(create_backup_schedule(schedule_name="Every minute",
-                             interval=timedelta(minutes=1)))
+print(create_backup_schedule(schedule_name=%r, interval=timedelta(minutes=1)))
+"""
+# Two schedules due at the same minute; the second disabled before it.
+CREATE_TWO = """
+import json
+from datetime import timedelta
+from django_q.models import Schedule
+from talowa_admin.services import create_backup_schedule, update_backup_schedule
+ids = [create_backup_schedule(schedule_name=name, interval=timedelta(minutes=1))
+       for name in ("Every minute", "Every minute, disabled")]
+update_backup_schedule(ids[1], enabled=False)
+q = Schedule.objects.filter(func="backups.tasks.run_backup_schedule").count()
+print(json.dumps({"ids": ids, "q_schedules": q}))
+"""
+# Disable, enable, then delete both: the django-q2 schedules after each step.
+TOGGLE_AND_DELETE = """
+import json
+from django_q.models import Schedule
+from talowa_admin.services import delete_backup_schedule, update_backup_schedule
+q = lambda: Schedule.objects.filter(func="backups.tasks.run_backup_schedule").count()
+counts = []
+for enabled in (False, True):
+    update_backup_schedule(%(id)d, enabled=enabled)
+    counts.append(q())
+for gone in %(ids)r:
+    delete_backup_schedule(gone)
+counts.append(q())
+print(json.dumps(counts))
 """
 RUNS = """
 import json
@@ -47,7 +71,8 @@ print(json.dumps({
         for b in Backup.objects.all()
     ],
     "runs": [
-        {"slot": r.slot and r.slot.isoformat(), "result": r.result,
+        {"schedule": r.schedule_id,
+         "slot": r.slot and r.slot.isoformat(), "result": r.result,
          "message": r.message, "backup": r.backup_id, "worker": r.worker}
         for r in BackupScheduleRun.objects.order_by("id")
     ],
@@ -90,26 +115,6 @@ class Env:
         return json.loads(self.shell(RUNS))
 
 
-@contextmanager
-def qcluster(env: Env, log: Path):
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=env.values,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 def wait_for(env: Env, condition, *, seconds: float, clusters=(), what: str) -> dict:
     deadline = time.monotonic() + seconds
     while True:
@@ -120,10 +125,6 @@ def wait_for(env: Env, condition, *, seconds: float, clusters=(), what: str) -> 
             assert process.poll() is None, "a cluster stopped"
         assert time.monotonic() < deadline, f"{what} did not happen: {state}"
         time.sleep(3)
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def descendants(pid: int) -> set[int]:
@@ -160,44 +161,35 @@ def test_a_one_minute_schedule_in_a_real_qcluster(scratch, tmp_path):  # noqa: F
     env = Env(scratch.env(url), tmp_path / "data")
     env.manage("migrate", "-v0")
     env.manage("seed_messaging", *SEED, "--noinput")
-    schedule_id = int(env.shell(CREATE))
+    # The second is due at the same minute as the first, and disabled: the
+    # look of the scheduler that runs the first would run it too, if enabled.
+    made = json.loads(env.shell(CREATE_TWO))
+    (schedule_id, disabled_id), q_schedules = made["ids"], made["q_schedules"]
+    assert q_schedules == 1
     log = tmp_path / "qcluster.log"
-    with qcluster(env, log) as cluster:
+    with scratch.cluster(url, env=env.values, log=log) as cluster:
         state = wait_for(
             env,
-            lambda s: succeeded(s),
+            lambda s: succeeded(s) and s["tasks"] >= 1,
             seconds=150,
             clusters=[cluster],
             what="a scheduled backup",
         )
-        env.shell(
-            "from talowa_admin.services import update_backup_schedule; "
-            f"update_backup_schedule({schedule_id}, enabled=False); print('ok')"
-        )
-        disabled = env.state()
-        assert disabled["q_schedules"] == []
-        # Past the next slot and one more look of the scheduler: nothing ran.
-        slot = datetime.fromisoformat(succeeded(state)[0]["slot"])
-        time.sleep(max(0, (slot + timedelta(seconds=100) - now()).total_seconds()))
+        time.sleep(3)  # a task of the same look would have been taken by now
         after = env.state()
         assert cluster.poll() is None
-    assert len(after["runs"]) == len(disabled["runs"]), after
-    assert after["tasks"] == len(after["runs"])
     first = succeeded(state)[0]
+    assert first["schedule"] == schedule_id
+    assert {run["schedule"] for run in after["runs"]} == {schedule_id}, after
+    assert after["tasks"] == len(after["runs"])
     assert first["backup"].startswith("backup_") and first["slot"]
     listed = json.loads(env.manage("list_backups", "--json"))["backups"]
     assert {b["id"] for b in listed} >= {first["backup"]}
     text = log.read_text()
     assert "from schedule [backup schedule" in text
-    env.shell(
-        "from talowa_admin.services import update_backup_schedule; "
-        f"update_backup_schedule({schedule_id}, enabled=True); print('ok')"
-    )
-    assert len(env.state()["q_schedules"]) == 1
-    env.shell(
-        "from talowa_admin.services import delete_backup_schedule; "
-        f"delete_backup_schedule({schedule_id}); print('ok')"
-    )
+    steps = TOGGLE_AND_DELETE % {"id": schedule_id, "ids": [schedule_id, disabled_id]}
+    # Disabled: no django-q2 schedule; enabled: one again; deleted: none.
+    assert json.loads(env.shell(steps)) == [0, 1, 0]
     final = env.state()
     assert (final["runs"], final["q_schedules"]) == ([], [])
 
@@ -231,11 +223,11 @@ def test_two_clusters_share_one_database_redis_and_s3(scratch, tmp_path):  # noq
     first, second = Env(base, tmp_path / "a"), Env(base, tmp_path / "b")
     first.manage("migrate", "-v0")
     first.manage("seed_messaging", *SEED, "--noinput")
-    first.shell(CREATE)
+    first.shell(CREATE % "Every minute")
     try:
         with (
-            qcluster(first, tmp_path / "a.log") as one,
-            qcluster(second, tmp_path / "b.log") as two,
+            scratch.cluster(url, env=first.values, log=tmp_path / "a.log") as one,
+            scratch.cluster(url, env=second.values, log=tmp_path / "b.log") as two,
         ):
             time.sleep(5)  # both clusters are listening before the jobs come
             first.shell(

@@ -141,16 +141,25 @@ class Scratch:
         return result
 
     @contextlib.contextmanager
-    def cluster(self, url: str) -> Iterator[subprocess.Popen]:
-        """Run a real ``qcluster`` on ``url`` for the block, and stop it after."""
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=self.env(url),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    def cluster(
+        self, url: str, *, env: dict[str, str] | None = None, log: Path | None = None
+    ) -> Iterator[subprocess.Popen]:
+        """Run a real ``qcluster`` on ``url`` for the block, and stop it after.
+
+        ``env`` replaces the scratch environment (another data directory, a
+        broker); with ``log``, the cluster's output goes to that file, else
+        its stderr is a pipe (read it when the cluster stopped).
+        """
+        with contextlib.ExitStack() as files:
+            sink = files.enter_context(log.open("w")) if log else None
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"],
+                cwd=ROOT,
+                env=env or self.env(url),
+                stdout=sink or subprocess.DEVNULL,
+                stderr=subprocess.STDOUT if sink else subprocess.PIPE,
+                text=True,
+            )
         try:
             yield process
         finally:
