@@ -15,7 +15,9 @@ so every media file is written, not found), the keys given in
 catalog; ``restore_backup`` finds the backup in the storage). Then the
 restore of one user (about 500 messages) into the full database. Prints the
 machine and the data size, wall seconds (median of ``--runs``), the restore
-step's own seconds, peak RSS and the issue's ratios.
+step's own seconds (load and swap, up to the commit; the run's next step,
+which archives restored rows already past their retention, is in the wall
+time and printed with the steps), peak RSS and the issue's ratios.
 
 Last, it changes the restored database and kills restores part-way (during
 the load and near its end). Each kill is timed from the moment the recovery
