@@ -15,15 +15,23 @@ so every media file is written, not found), the keys given in
 catalog; ``restore_backup`` finds the backup in the storage). Then the
 restore of one user (about 500 messages) into the full database. Prints the
 machine and the data size, wall seconds (median of ``--runs``), the restore
-step's own seconds, peak RSS and the issue's ratios.
+step's own seconds (load and swap, up to the commit; the run's next step,
+which archives restored rows already past their retention, is in the wall
+time and printed with the steps), peak RSS and the issue's ratios.
 
-Last, it changes the restored database and kills two restores part-way
-(during the load and near its end): every table must be left exactly as it
-was. Each kill is timed from the moment the recovery run records its restore
-step as running, and only a kill that lands while that step still runs (the
-run's record says so) tests anything: after a kill that came too late, an
-earlier one is tried (half the delay, four tries in all), and the row fails
-if none lands during the step.
+Last, it changes the restored database and kills restores part-way (during
+the load and near its end). Each kill is timed from the moment the recovery
+run records its restore step as running, and judged by what the run recorded
+in the restore's own transaction: a run whose record has no ``applied_at``
+was killed before the data change committed, and then every table must be
+left exactly as it was. A kill after the commit (or after the restore ended)
+tests no atomicity: every table must then be exactly in the backup's state
+(the source database's, whose tables the backup holds), it is reported as
+such, and an earlier kill is tried (half the delay, four tries in all); the
+row fails if none lands before the commit. These restores keep the rows past
+their retention (``--keep-past-retention``): re-archiving them is the run's
+next step, in batches that each commit on their own (the rest is left for
+the next cleanup), not part of the restore's all-or-nothing.
 """
 
 from __future__ import annotations
@@ -58,8 +66,19 @@ SOURCE = "talowa_bench_restore"
 TARGET = "talowa_bench_restore_target"
 PG_TARGET = "talowa_bench_pg_restore"
 PG_JOBS = (1, 2)
-KILL_TRIES = 4  # kills per row, until one lands during the restore step
-RESTORE_RUNS = "SELECT id, steps FROM recovery_recoveryrun "
+KILL_TRIES = 4  # kills per row, until one lands before the restore's commit
+RESTORE_RUNS = "SELECT id, steps, applied_at FROM recovery_recoveryrun "
+# When a kill landed, and the state it left the tables in.
+BEFORE_COMMIT, AFTER_COMMIT, AFTER_END = (
+    "before its commit",
+    "after its commit",
+    "after the restore ended",
+)
+UNCHANGED, BACKUP_STATE, NEITHER = (
+    "every table unchanged",
+    "every table in the backup's state",
+    "tables neither unchanged nor in the backup's state",
+)
 
 
 def main() -> int:
@@ -89,6 +108,7 @@ def run(options: argparse.Namespace, work: Path) -> int:
     seed(env, options.messages)
     size = data_size(env)
     full_id = json.loads(manage(env, "create_backup", "--json"))["id"]
+    backup_state = _checksums(env)  # the source's tables are the backup's
     # The keys travel apart from the backups, as after a disaster.
     keys = (data_dir / "backup-dev.key").read_text().strip()
     dump = work / "dump.fc"
@@ -139,7 +159,7 @@ def run(options: argparse.Namespace, work: Path) -> int:
                 )
             )
     last_run = ours[-1][1].json()
-    kills = kill_restores(target_env, full_id, median(ours_step))
+    kills = kill_restores(target_env, full_id, median(ours_step), backup_state)
 
     user_id = _user_with_messages(env, 500)
     user_backup = json.loads(manage(env, "create_backup", "--user", user_id, "--json"))[
@@ -280,50 +300,69 @@ def _files(directory: Path) -> int:
     return sum(1 for path in directory.rglob("*") if path.is_file())
 
 
-def kill_restores(env, backup_id, restore_seconds) -> list[tuple]:
+def kill_restores(env, backup_id, restore_seconds, backup_state) -> list[tuple]:
     """Kill restores part-way; return the atomicity rows of the targets.
 
-    A kill tests atomicity only if it lands while the restore step runs, so
-    each kill is timed from the moment the recovery run records that step as
-    running, and judged by what the run's record says after it: a kill that
-    came after the step finished proves nothing, and another is tried earlier
-    (at half the delay, up to ``KILL_TRIES`` in all); the row fails if none
-    lands during the step.
+    For each planned moment, kills until one lands before the restore's
+    commit (at half the delay each time, up to ``KILL_TRIES``). A kill
+    before the commit must leave every table unchanged; one after it, every
+    table in ``backup_state``. Prints which state each kill left.
     """
     print("Killing restores part-way ...", flush=True)
     rows = []
     for fraction in (0.4, 0.95):
-        planned = delay = round(restore_seconds * fraction, 2)
-        tried, outcome = [], None
+        delay = round(restore_seconds * fraction, 2)
+        kills = []
         for _ in range(KILL_TRIES):
             manage(env, "shell", "-c", touch_one_percent(7))
             before = _checksums(env)
-            tried.append(delay)
-            if _kill_during_restore_step(env, backup_id, delay):
-                outcome = _checksums(env) == before
+            moment = _kill_during_restore_step(env, backup_id, delay)
+            after = _checksums(env)
+            state = {before: UNCHANGED, backup_state: BACKUP_STATE}.get(after, NEITHER)
+            print(f"  killed {delay} s into the restore step, {moment}: {state}")
+            kills.append((delay, moment, state))
+            if moment == BEFORE_COMMIT:
                 break
             delay = round(delay / 2, 3)
-        if outcome is None:
-            name = (
-                "no kill landed during the restore step (tried "
-                f"{', '.join(map(str, tried))} s into it)"
-            )
-        else:
-            name = (
-                f"restore killed {tried[-1]} s into its restore step: "
-                "every table unchanged (1 = yes)"
-            )
-            if len(tried) > 1:
-                name += f" ({planned} s came after it finished)"
-        rows.append((name, float(bool(outcome)), "= 1", bool(outcome)))
+        rows += _kill_rows(kills)
     return rows
+
+
+def _kill_rows(kills: list[tuple[float, str, str]]) -> list[tuple]:
+    """The rows of one planned kill and the earlier ones it took."""
+    rows = []
+    late = [(delay, state) for delay, moment, state in kills if moment != BEFORE_COMMIT]
+    if late:
+        held = all(state == BACKUP_STATE for _d, state in late)
+        delays = ", ".join(str(d) for d, _s in late)
+        rows.append(
+            (
+                f"restore killed after its commit ({delays} s into its restore "
+                "step): every table in the backup's state (1 = yes)",
+                float(held),
+                "= 1",
+                held,
+            )
+        )
+    delay, moment, state = kills[-1]
+    if moment != BEFORE_COMMIT:
+        tried = ", ".join(str(d) for d, _m, _s in kills)
+        name = f"no kill landed before the restore's commit (tried {tried} s)"
+        return [*rows, (name, 0.0, "= 1", False)]
+    held = state == UNCHANGED
+    name = (
+        f"restore killed {delay} s into its restore step, before its commit: "
+        "every table unchanged (1 = yes)"
+    )
+    return [(name, float(held), "= 1", held), *rows]
 
 
 def _kill_during_restore_step(env: dict[str, str], backup_id: str, delay: float):
     """Start a restore, SIGKILL it ``delay`` s into its restore step.
 
-    Returns whether the kill landed while that step was still running, as
-    the recovery run's own record says.
+    Returns when the kill landed, as the recovery run's own record says:
+    ``BEFORE_COMMIT``, ``AFTER_COMMIT`` (its ``applied_at``, written in the
+    transaction that changes the data, is set) or ``AFTER_END``.
     """
     import signal
     import subprocess
@@ -340,30 +379,34 @@ def _kill_during_restore_step(env: dict[str, str], backup_id: str, delay: float)
                 backup_id,
                 "--noinput",
                 "--no-pre-restore-backup",
+                "--keep-past-retention",
             ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
 
-        def restore_step() -> str:
+        def record() -> tuple:
             row = db.execute(
                 RESTORE_RUNS + "WHERE id > %s ORDER BY id DESC LIMIT 1",
                 (newest[0] if newest else 0,),
             ).fetchone()
-            steps = row[1] if row else []
+            return row or (None, [], None)
+
+        def restore_step() -> str:
+            steps = record()[1]
             return next((s["status"] for s in steps if s["action"] == "restore"), "")
 
         while restore_step() != "running":
             if child.poll() is not None:
-                return False
+                return AFTER_END
             time.sleep(0.01)
         time.sleep(delay)
         if child.poll() is not None:
-            return False
+            return AFTER_END
         child.send_signal(signal.SIGKILL)
         child.wait()
-        return restore_step() == "running"
+        return AFTER_COMMIT if record()[2] else BEFORE_COMMIT
 
 
 def _checksums(env: dict[str, str]) -> str:

@@ -7,7 +7,11 @@ at any step leaves the data as the last completed step left it, and the run
 says which step failed and why.
 
 A run names its worker and renews its heartbeat while it runs; the restore
-step records ``applied_at`` in the transaction that changes the data. A run
+step records ``applied_at`` in the transaction that changes the data, and
+ends there. Every restore step is followed in the run by a ``retention`` step
+(not a step of the plan: it belongs to the restore), which archives the
+restored rows already past their retention in batches of their own, so the
+run shows that the data is already restored while they are archived. A run
 whose worker died (``talowa_admin.liveness``) is failed by ``mark_dead_runs``,
 which the next run, a rollback and the admin pages call; if its restore was
 applied, the reason says so and ``rollback_restore`` undoes it as for any
@@ -33,7 +37,8 @@ from recovery.services.restoring import (
     take_pre_restore_backup,
     validate_chain,
 )
-from talowa_admin import liveness
+from retention.services import retention_after_restore
+from talowa_admin import liveness, locks
 from talowa_admin.audit import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -51,6 +56,10 @@ DEFAULT_STEPS = [
     {"action": "notify", "title": "Record the outcome"},
 ]
 ACTIONS = {step["action"] for step in DEFAULT_STEPS}
+RETENTION_STEP = {
+    "action": "retention",
+    "title": "Archive restored rows already past their retention",
+}
 
 
 def default_plan() -> RecoveryPlan:
@@ -72,7 +81,11 @@ def start_recovery_run(
 ) -> RecoveryRun:
     """Record a queued run of ``plan`` for ``backup_id``."""
     plan = plan or default_plan()
-    steps = [{**step, "status": "pending"} for step in plan.steps]
+    steps = []
+    for step in plan.steps:
+        steps.append({**step, "status": "pending"})
+        if step["action"] == "restore":
+            steps.append({**RETENTION_STEP, "status": "pending"})
     return RecoveryRun.objects.create(
         plan=plan,
         backup_id=backup_id,
@@ -209,21 +222,29 @@ def _pre_restore(run: RecoveryRun, step: dict, context: dict) -> str:
 
 
 def _restore(run: RecoveryRun, step: dict, context: dict) -> dict:
-    result = restore_from_backup(
+    target = resolve_target(
         run.backup_id,
         user=context["user"],
         data_types=context["data_types"] or _held(run, step.get("data_types")),
+    )
+    # Runs recorded before the retention step existed archive in this step.
+    deferred = any(s["action"] == RETENTION_STEP["action"] for s in run.steps)
+    result = restore_from_backup(
+        run.backup_id,
+        user=target.user,
+        data_types=target.data_types,
         validate_before_restore=False,
         create_pre_restore_backup=False,
         actor=context["actor"],
         on_applied=lambda applied: _record_applied(run, step, applied),
         keep_past_retention=context.get("keep_past_retention", False),
+        defer_retention=deferred,
     )
-    return {
-        "tables": result["tables"],
-        "media": result["media"],
-        "retention": result.get("retention"),
-    }
+    context["restored"] = target
+    outcome = {"tables": result["tables"], "media": result["media"]}
+    if not deferred:
+        outcome["retention"] = result.get("retention")
+    return outcome
 
 
 def _record_applied(run: RecoveryRun, step: dict, result: dict) -> None:
@@ -235,6 +256,33 @@ def _record_applied(run: RecoveryRun, step: dict, result: dict) -> None:
     }
     run.log = f"{run.log}{run.applied_at:%H:%M:%S} restore applied\n"
     run.save(update_fields=["applied_at", "steps", "log"])
+
+
+def _retention(run: RecoveryRun, step: dict, context: dict) -> dict:
+    """Archive what the restore step brought back past its retention.
+
+    Under the restore lock, as the restore step was: no other restore runs
+    in between. A run killed here keeps its restored data; the rows not yet
+    archived are taken by the next retention cleanup.
+    """
+    target = context.get("restored")
+    if target is None:
+        return {"archived": {}, "note": "nothing was restored"}
+    purpose = f"retention after the restore of {run.backup_id}"
+    try:
+        with locks.hold(locks.RESTORE_LOCK, purpose=purpose):
+            return retention_after_restore(
+                backup_id=run.backup_id,
+                user_id=target.user.pk if target.user else None,
+                data_types=target.data_types,
+                keep=context.get("keep_past_retention", False),
+                actor=context["actor"],
+            )
+    except locks.LockHeld as exc:
+        raise RecoveryError(
+            f"{exc}; the restore is in, and the next retention cleanup archives "
+            "its rows past their retention"
+        ) from exc
 
 
 def _held(run: RecoveryRun, wanted: list[str] | None) -> list[str] | None:
@@ -264,6 +312,7 @@ STEP_FUNCTIONS: dict[str, Callable[[RecoveryRun, dict, dict], Any]] = {
     "verify_chain": _verify,
     "pre_restore_backup": _pre_restore,
     "restore": _restore,
+    "retention": _retention,
     "validate_integrity": _integrity,
     "notify": _notify,
 }

@@ -122,6 +122,7 @@ def restore_from_backup(
     actor: Any = None,
     on_applied: Callable[[dict[str, Any]], None] | None = None,
     keep_past_retention: bool = False,
+    defer_retention: bool = False,
 ) -> dict[str, Any]:
     """Restore the chain ending at ``backup_id``; return what was done.
 
@@ -129,7 +130,8 @@ def restore_from_backup(
     just before it commits (never for a dry run). Restored rows already past
     their retention are archived again afterwards (as an archive batch,
     undoable) unless ``keep_past_retention``; ``result["retention"]`` says how
-    many (retention.services.restores).
+    many (retention.services.restores). With ``defer_retention`` the caller
+    does that itself once this returns (a recovery run, as its own step).
     """
     target = resolve_target(backup_id, user=user, data_types=data_types)
     purpose = f"restore of {backup_id}" + (" (dry run)" if dry_run else "")
@@ -142,7 +144,7 @@ def restore_from_backup(
             if create_pre_restore_backup and not dry_run:
                 pre = take_pre_restore_backup(target, actor=actor)
             result = apply_chain(target, dry_run=dry_run, on_applied=on_applied)
-            if not dry_run:
+            if not dry_run and not defer_retention:
                 result["retention"] = retention_after_restore(
                     backup_id=backup_id,
                     user_id=target.user.pk if target.user else None,

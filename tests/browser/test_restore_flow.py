@@ -47,7 +47,10 @@ def test_recovery_admin_restores_sees_the_run_complete_and_rolls_back(
     page.locator("#confirm-restore").click()
 
     expect(page.locator("#run-status")).to_have_attribute("data-status", "completed")
-    expect(page.locator("#run-steps .step-status")).to_have_text(["completed"] * 5)
+    expect(page.locator("#run-steps .step-status")).to_have_text(["completed"] * 6)
+    expect(page.locator("#run-steps tr[data-action=retention] td").first).to_have_text(
+        "Archive restored rows already past their retention"
+    )
     assert Message.objects.filter(body=TELUGU).exists()
 
     page.locator("#roll-back").click()

@@ -43,8 +43,15 @@ def test_disaster_recovery_runs_every_step_and_can_be_rolled_back(world):
     changed = table_state()
     result = execute_disaster_recovery(backup_id=backup_id, actor="test")
     assert result["status"] == "completed", result
-    assert [s["status"] for s in result["steps"]] == ["completed"] * 5
-    assert result["steps"][3]["result"]["status"] in {"ok", "warning"}
+    assert [(s["action"], s["status"]) for s in result["steps"]] == [
+        ("verify_chain", "completed"),
+        ("pre_restore_backup", "completed"),
+        ("restore", "completed"),
+        ("retention", "completed"),
+        ("validate_integrity", "completed"),
+        ("notify", "completed"),
+    ]
+    assert result["steps"][4]["result"]["status"] in {"ok", "warning"}
     assert table_state() == expected
     run = RecoveryRun.objects.get(pk=result["run_id"])
     assert run.pre_restore_backup_id == result["pre_restore_backup"]
@@ -67,13 +74,7 @@ def test_failed_step_stops_the_run_and_says_why(world):
     path.write_bytes(bytes(data))
     result = execute_disaster_recovery(backup_id=backup.id)
     assert result["status"] == "failed"
-    assert [s["status"] for s in result["steps"]] == [
-        "failed",
-        "pending",
-        "pending",
-        "pending",
-        "pending",
-    ]
+    assert [s["status"] for s in result["steps"]] == ["failed"] + ["pending"] * 5
     assert "failed verification" in result["error"]
 
 

@@ -4,7 +4,8 @@ Each test runs the real ``restore_backup`` command in a child process that
 kills itself right after the transaction that swaps in (PostgreSQL system
 restores) or writes (in place: SQLite, one user) the restored rows commits,
 then checks what the next commands see: the chain the restore replaced is
-closed, the run is failed as "worker died" and can be rolled back.
+closed, the run is failed as "worker died" and can be rolled back. A run
+killed as its retention step begins shows its restore step completed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,22 @@ def kill_after_commit(apply):
 
 StagedTables.swap = kill_after_commit(StagedTables.swap)
 Applier.run = kill_after_commit(Applier.run)
+call_command("restore_backup", *sys.argv[1:])
+"""
+
+# Runs in a child process: the restore goes through, and the process is killed
+# as the run's next step, which archives restored rows past their retention,
+# begins.
+KILL_IN_RETENTION = """
+import os, signal, sys, django
+django.setup()
+from django.core.management import call_command
+from recovery.services import plans
+
+def kill(**kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+plans.retention_after_restore = kill
 call_command("restore_backup", *sys.argv[1:])
 """
 
@@ -99,7 +116,7 @@ def manage_ok(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def killed_restore(data_dir, scope: str) -> dict:
+def killed_restore(data_dir, scope: str, script: str = KILL_AFTER_COMMIT) -> dict:
     """Back up, change the data, restore with a kill right after the commit."""
     backup_args, restore_args = SCOPES[scope]
     env = child_env(data_dir)
@@ -116,7 +133,7 @@ def killed_restore(data_dir, scope: str) -> dict:
     changed = run_python(env, STATE)
     assert changed != backed_up
     child = subprocess.run(
-        [sys.executable, "-c", KILL_AFTER_COMMIT, backup["id"], *restore_args]
+        [sys.executable, "-c", script, backup["id"], *restore_args]
         + ["--noinput", "--json"],
         cwd=ROOT,
         env=env,
@@ -176,4 +193,28 @@ def test_a_restore_killed_right_after_its_commit_ends_the_chain_and_rolls_back(
     (run,) = run_python(env, STORED)["runs"]
     assert run["status"] == "rolled_back" and run["applied_at"]
     assert run["error"].startswith(f"worker died: {run['worker']} stopped")
+    assert "its restore was applied at" in run["error"]
+
+
+@pytest.mark.parametrize("scope", ["system", "user"])
+def test_a_run_killed_in_its_retention_step_says_its_restore_is_in(scope, data_dir):
+    killed = killed_restore(data_dir, scope, script=KILL_IN_RETENTION)
+    env = killed["env"]
+
+    assert run_python(env, STATE) == killed["backed_up"]
+    (run,) = run_python(env, STORED)["runs"]
+    steps = {step["action"]: step for step in run["steps"]}
+    assert steps["restore"]["status"] == "completed" and steps["restore"]["applied"]
+    assert steps["retention"]["status"] == "running"  # as the kill left it
+
+    rollback = run_manage(env, "restore_backup", "--rollback", str(run["id"]), "--json")
+
+    assert rollback.returncode == 0, rollback.stderr
+    assert run_python(env, STATE) == killed["changed"]
+    (run,) = run_python(env, STORED)["runs"]
+    steps = {step["action"]: step for step in run["steps"]}
+    assert (steps["restore"]["status"], steps["retention"]["status"]) == (
+        "completed",
+        "failed",
+    )
     assert "its restore was applied at" in run["error"]

@@ -13,6 +13,7 @@ from django.utils import timezone
 from backups.services import create_full_backup
 from messaging.models import Message
 from recovery.models import RecoveryRun
+from recovery.services.plans import execute_disaster_recovery
 from recovery.services.restoring import restore_from_backup
 from retention.models import ArchiveBatch
 from retention.services import cleanup_expired_messages, restore_archive_batch
@@ -54,6 +55,25 @@ def test_the_restore_archives_them_again_and_that_batch_is_undoable(world):
     assert batch.reason == "restore"
     restore_archive_batch(batch_id=batch.pk)
     assert set(Message.objects.values_list("id", flat=True)) == kept | old_ids
+
+
+def test_a_recovery_run_archives_them_in_a_step_after_the_restore_step(world):
+    backup_id, old_ids = _older_backup_then_cleanup(world)
+    kept = set(Message.objects.values_list("id", flat=True))
+    run = execute_disaster_recovery(
+        backup_id=backup_id, create_pre_restore_backup=False, actor="test"
+    )
+    assert run["status"] == "completed", run
+    actions = [step["action"] for step in run["steps"]]
+    restore, retention = run["steps"][actions.index("restore") :][:2]
+    # The restore step ends with the data applied; the archiving follows it.
+    assert (restore["status"], retention["action"]) == ("completed", "retention")
+    assert restore["applied"]["tables"] and "retention" not in restore["result"]
+    assert retention["status"] == "completed"
+    assert retention["result"]["archived"] == {"system_messages": 3}
+    batch = ArchiveBatch.objects.get(pk=retention["result"]["batch"])
+    assert batch.reason == "restore"
+    assert set(Message.objects.values_list("id", flat=True)) == kept
 
 
 def test_the_operator_can_keep_them(world):
