@@ -28,6 +28,15 @@ class TalowaAdminSite(admin.AdminSite):
     def get_urls(self):
         return [*dashboard_urls(self.admin_view), *super().get_urls()]
 
+    def get_app_list(self, request, app_label=None):
+        """Build the list of admin pages once per request (the index shows it
+        and ``each_context`` gives it to every page)."""
+        if app_label is not None:
+            return super().get_app_list(request, app_label)
+        if not hasattr(request, "_talowa_app_list"):
+            request._talowa_app_list = super().get_app_list(request)
+        return request._talowa_app_list
+
     def index(self, request, extra_context=None):
         extra = dashboard_context(request.user) if can_view(request.user) else {}
         return super().index(request, {**extra, **(extra_context or {})})

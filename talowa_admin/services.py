@@ -230,7 +230,15 @@ def get_backup_status() -> dict[str, Any]:
     Recommendations come from the newest stored health check (``check_health``
     and the hourly schedule store it) and from the storage's growth.
     """
-    usage = cached_storage_usage()
+    return backup_status(cached_storage_usage())
+
+
+def backup_status(usage: dict[str, Any]) -> dict[str, Any]:
+    """Return ``get_backup_status()``'s figures around the storage ``usage`` given.
+
+    For a caller that caches the whole status itself (the dashboard, under
+    its own fingerprint), so the storage figures are not looked up twice.
+    """
     health = latest_health()
     return {
         "storage_usage": usage,

@@ -135,6 +135,19 @@ def rebind_file_field_storages(set_attribute: Callable[[Any, str, Any], None]) -
                 set_attribute(field, "storage", factory())
 
 
+@pytest.fixture(autouse=True)
+def _empty_default_cache() -> None:
+    """Start each test with an empty default cache.
+
+    A process keeps its cache while its database moves on; a test's database
+    goes back to where it was (SQLite even reuses its ids), so a figure
+    cached by one test must not meet the next.
+    """
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path, settings, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Give the test its own ``TALOWA_DATA_DIR``, with the file storages in it.

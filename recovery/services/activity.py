@@ -5,27 +5,26 @@ Each function is one query whatever the history holds.
 
 from __future__ import annotations
 
-from django.db.models import Q, Subquery
-
 from recovery.models import MaintenanceRun, RestoreDrill
 
 
-def drill_activity() -> tuple[RestoreDrill | None, list[RestoreDrill]]:
-    """Return the newest finished restore drill and the drills under way."""
-    running = Q(status=RestoreDrill.Status.RUNNING)
-    newest_finished = (
-        RestoreDrill.objects.exclude(running)
+def newest_finished_drill() -> RestoreDrill | None:
+    """Return the newest restore drill that has finished, passed or not."""
+    return (
+        RestoreDrill.objects.exclude(status=RestoreDrill.Status.RUNNING)
+        .select_related("requested_by")
         .order_by("-started_at", "-id")
-        .values("pk")[:1]
+        .first()
     )
-    drills = list(
-        RestoreDrill.objects.filter(running | Q(pk=Subquery(newest_finished)))
+
+
+def running_drills() -> list[RestoreDrill]:
+    """Return the restore drills under way, oldest first."""
+    return list(
+        RestoreDrill.objects.filter(status=RestoreDrill.Status.RUNNING)
         .select_related("requested_by")
         .order_by("started_at", "id")
     )
-    under_way = [d for d in drills if d.status == RestoreDrill.Status.RUNNING]
-    finished = [d for d in drills if d.status != RestoreDrill.Status.RUNNING]
-    return (finished[0] if finished else None), under_way
 
 
 def running_maintenance() -> list[MaintenanceRun]:

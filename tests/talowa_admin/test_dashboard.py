@@ -260,3 +260,75 @@ def test_the_schedules_show_next_and_last_runs_of_backups_and_jobs(
     assert jobs["talowa: restore drill"]["next_run"] is not None
     backups = page["dashboard"]["schedules"]
     assert {s["name"] for s in backups} == {"Daily full backup", "Incremental backups"}
+
+
+def data_value(html: str, element_id: str) -> str:
+    return re.search(rf'id="{element_id}"[^>]*data-value="([^"]*)"', html).group(1)
+
+
+@pytest.mark.django_db
+def test_a_warm_dashboard_reads_its_figures_from_the_cache(
+    client, role_user, make_user, data_dir
+):
+    ensure_default_schedules()
+    fill_history()
+    fill_catalog(300, make_user("asha"))
+    client.force_login(role_user(roles.BACKUP_VIEWER))
+    cold, warm = dashboard_queries(client)
+
+    # The session, the user and their role's permissions (two), the
+    # fingerprint, the jobs under way (backups, drills, maintenance runs, the
+    # queue): nothing that reads the figures.
+    assert warm <= 9 < cold
+
+
+@pytest.mark.django_db
+def test_the_warm_dashboard_shows_at_once_what_another_process_finished(
+    client, role_user, make_user, data_dir
+):
+    """A worker's changes reach the page on the next request, not after a delay.
+
+    Each change is made as another process makes it, in the database only
+    (``update``, ``create``), never through this process's cache.
+    """
+    ensure_default_schedules()
+    fill_history()
+    fill_catalog(30, make_user("asha"))
+    client.force_login(role_user(roles.BACKUP_VIEWER))
+    page = lambda: client.get("/admin/").content.decode()  # noqa: E731
+    before = page()
+    assert data_value(page(), "dash-total-bytes") == data_value(
+        before, "dash-total-bytes"
+    )
+
+    held = int(data_value(before, "dash-total-bytes"))
+    running = Backup.objects.create(
+        id="backup_test_new",
+        kind="full",
+        scope=Backup.Scope.SYSTEM,
+        status=Backup.Status.RUNNING,
+    )
+    assert 'data-backup="backup_test_new"' in page()
+    Backup.objects.filter(pk=running.pk).update(
+        status=Backup.Status.COMPLETED,
+        stored_bytes=4096,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
+    assert int(data_value(page(), "dash-total-bytes")) == held + 4096
+
+    Backup.objects.filter(pk=running.pk).update(status=Backup.Status.EXPIRED)
+    assert int(data_value(page(), "dash-total-bytes")) == held
+
+    HealthSnapshot.objects.create(
+        check_id=uuid.uuid4(), component=CHECKS[0].name, status="unhealthy"
+    )
+    assert 'id="dash-health-overall">Unhealthy<' in page()
+
+    RestoreDrill.objects.create(
+        engine=connection.vendor,
+        status="passed",
+        rto_seconds=7.25,
+        finished_at=timezone.now(),
+    )
+    assert data_value(page(), "dash-drill-rto") == "7.25"
