@@ -28,15 +28,6 @@ class TalowaAdminSite(admin.AdminSite):
     def get_urls(self):
         return [*dashboard_urls(self.admin_view), *super().get_urls()]
 
-    def get_app_list(self, request, app_label=None):
-        """Build the list of admin pages once per request (the index shows it
-        and ``each_context`` gives it to every page)."""
-        if app_label is not None:
-            return super().get_app_list(request, app_label)
-        if not hasattr(request, "_talowa_app_list"):
-            request._talowa_app_list = super().get_app_list(request)
-        return request._talowa_app_list
-
     def index(self, request, extra_context=None):
         extra = dashboard_context(request.user) if can_view(request.user) else {}
         return super().index(request, {**extra, **(extra_context or {})})
@@ -49,15 +40,21 @@ class TalowaAdminSite(admin.AdminSite):
             delattr(request, _FOR_EVERY_PAGE)
 
     def get_app_list(self, request, app_label=None):
-        """The app list; for the context of every page, built only when read.
+        """The app list, built at most once per request, and for the context
+        of every page only when read.
 
         Django puts it in every admin page's context (``available_apps``) for
         the nav sidebar, which is off here: building it, every model's
         permissions and URLs, was a tenth of the backup list's time. The index
-        asks for its own ``app_list`` and gets it at once.
+        asks for its own ``app_list`` and gets the same list.
         """
+        if app_label is not None:
+            return super().get_app_list(request, app_label)
         if getattr(request, _FOR_EVERY_PAGE, False):
-            return SimpleLazyObject(
-                lambda: super(TalowaAdminSite, self).get_app_list(request, app_label)
-            )
-        return super().get_app_list(request, app_label)
+            return SimpleLazyObject(lambda: self._app_list(request))
+        return self._app_list(request)
+
+    def _app_list(self, request):
+        if not hasattr(request, "_talowa_app_list"):
+            request._talowa_app_list = super().get_app_list(request)
+        return request._talowa_app_list
