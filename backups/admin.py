@@ -10,8 +10,11 @@ import json
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.templatetags.admin_list import ResultList, _boolean_icon
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
+from django.core.validators import EMPTY_VALUES
 from django.http import (
     FileResponse,
     Http404,
@@ -22,6 +25,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 
@@ -194,6 +198,78 @@ class BackupAdmin(ReadOnlyAdmin):
     @admin.display(description="Verified", boolean=True, ordering="verify_ok")
     def verified(self, obj: Backup) -> bool | None:
         return obj.verify_ok
+
+    def result_rows(self, cl) -> list[ResultList] | None:
+        """Return the list's rows as Django's ``items_for_result`` writes them.
+
+        None when the page is not the plain list these columns make (a
+        popup, or columns changed per request): Django's rows then.
+        """
+        columns = tuple(cl.list_display)
+        checkbox = columns[:1] == ("action_checkbox",)
+        if (
+            cl.is_popup
+            or cl.formset
+            or columns[checkbox:] != tuple(self.list_display)
+            or tuple(cl.list_display_links) != ("id",)
+        ):
+            return None
+        empty = self.get_empty_value_display()
+        kinds = dict(Backup._meta.get_field("kind").flatchoices)
+        icons = {value: _boolean_icon(value) for value in (True, False, None)}
+        preserved = {"preserved_filters": cl.preserved_filters, "opts": cl.opts}
+
+        def text(value) -> str:
+            return empty if value in EMPTY_VALUES or str(value).strip() == "" else value
+
+        rows = []
+        for backup in cl.result_list:
+            created = backup.created_at
+            url = add_preserved_filters(preserved, cl.url_for_result(backup))
+            cells = [
+                format_html(
+                    '<th class="field-id"><a href="{}">{}</a></th>',
+                    url,
+                    text(backup.id),
+                ),
+                format_html(
+                    '<td class="field-kind">{}</td>', kinds.get(backup.kind, empty)
+                ),
+                format_html(
+                    '<td class="field-owner_label">{}</td>',
+                    text(self.owner_label(backup)),
+                ),
+                format_html(
+                    '<td class="field-status_badge">{}</td>', self.status_badge(backup)
+                ),
+                format_html(
+                    '<td class="field-stored_size">{}</td>',
+                    text(self.stored_size(backup)),
+                ),
+                format_html(
+                    '<td class="field-created_at nowrap">{}</td>',
+                    empty
+                    if created is None
+                    else formats.localize(timezone.template_localtime(created)),
+                ),
+                format_html(
+                    '<td class="field-duration_text">{}</td>',
+                    text(self.duration_text(backup)),
+                ),
+                format_html(
+                    '<td class="field-verified">{}</td>', icons[self.verified(backup)]
+                ),
+            ]
+            if checkbox:
+                cells.insert(
+                    0,
+                    format_html(
+                        '<td class="action-checkbox">{}</td>',
+                        self.action_checkbox(backup),
+                    ),
+                )
+            rows.append(ResultList(None, cells))
+        return rows
 
     # --- permissions -------------------------------------------------------------
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib import admin
+from django.contrib.admin.templatetags.admin_list import results
 from django.contrib.admin.utils import quote
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -137,6 +139,31 @@ def test_list_runs_a_fixed_handful_of_queries_and_filters_by_date(
     assert len(captured) <= BACKUP_LIST_QUERIES, [q["sql"] for q in captured]
     # The creation date is still a filter ("Today", "Past 7 days", ...).
     assert "created_at__gte=" in content and "Past 7 days" in content
+
+
+@pytest.mark.parametrize("role", [BACKUP_VIEWER, BACKUP_OPERATOR])
+def test_list_rows_are_the_markup_djangos_admin_writes(
+    rf, role_user, make_user, world, role
+):
+    asha = make_user("asha-rows")
+    ids = [create_full_backup(), create_full_backup(user=asha), create_full_backup()]
+    Backup.objects.filter(pk=ids[0]).update(verify_ok=True)
+    Backup.objects.filter(pk=ids[1]).update(
+        verify_ok=False, status=Backup.Status.FAILED, stored_bytes=0
+    )
+    Backup.objects.filter(pk=ids[2]).update(started_at=None, finished_at=None)
+    backup_admin = admin.site._registry[Backup]
+    for query in ({}, {"o": "-6"}, {"kind__exact": "full", "q": "backup"}):
+        request = rf.get("/admin/backups/backup/", query)
+        request.user = role_user(role)
+        cl = backup_admin.get_changelist_instance(request)
+        cl.formset = None
+        expected = [list(row) for row in results(cl)]
+        assert len(expected) == 3
+        assert [list(row) for row in backup_admin.result_rows(cl)] == expected
+    # The page shows them.
+    content = backup_admin.changelist_view(request).render().content.decode()
+    assert all(str(cell) in content for cell in expected[0])
 
 
 def test_list_refreshes_itself_while_a_backup_runs(client, role_user, world):
