@@ -13,6 +13,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.templatetags.admin_list import ResultList, _boolean_icon
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.validators import EMPTY_VALUES
 from django.http import (
@@ -46,6 +47,31 @@ from talowa_admin import queue
 from talowa_admin.admin_base import ReadOnlyAdmin
 from talowa_admin.audit import record_audit_event
 from talowa_admin.humanize import human_duration, human_size
+
+# What the list's columns read (BackupAdmin.list_display).
+LIST_COLUMNS = (
+    "id",
+    "kind",
+    "status",
+    "owner__username",
+    "stored_bytes",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "verify_ok",
+)
+
+
+class BackupChangeList(ChangeList):
+    """The list's page reads only what its columns show.
+
+    The counts and metadata JSON, the owner's password hash and the like stay
+    behind; actions still get whole backups (``get_queryset``).
+    """
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_list = self.result_list.only(*LIST_COLUMNS)
 
 
 @admin.register(Backup)
@@ -198,6 +224,9 @@ class BackupAdmin(ReadOnlyAdmin):
     @admin.display(description="Verified", boolean=True, ordering="verify_ok")
     def verified(self, obj: Backup) -> bool | None:
         return obj.verify_ok
+
+    def get_changelist(self, request, **kwargs):
+        return BackupChangeList
 
     def result_rows(self, cl) -> list[ResultList] | None:
         """Return the list's rows as Django's ``items_for_result`` writes them.
