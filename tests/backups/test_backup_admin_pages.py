@@ -175,6 +175,29 @@ def test_list_rows_are_the_markup_djangos_admin_writes(
     assert all(str(cell) in content for cell in expected[0])
 
 
+def test_list_shows_the_recent_backup_tasks_and_their_results(client, role_user, world):
+    from django.utils import timezone
+    from django_q.models import Task
+
+    now = timezone.now()
+    Task.objects.create(
+        id="a" * 32,
+        name="full backup by operator",
+        func="backups.tasks.run_backup",
+        args=("full", None, 1),
+        group="backups",
+        started=now,
+        stopped=now,
+        success=False,
+        result="the storage refused the write",
+    )
+    log_in(client, role_user, BACKUP_VIEWER)
+    content = client.get(reverse("admin:backups_backup_changelist")).content.decode()
+    assert "full backup by operator" in content
+    assert "the storage refused the write" in content
+    assert 'class="badge badge-failed">Failed<' in content
+
+
 def test_list_refreshes_itself_while_a_backup_runs(client, role_user, world):
     backup = Backup.objects.get(pk=create_full_backup())
     Backup.objects.filter(pk=backup.pk).update(status=Backup.Status.PENDING)
