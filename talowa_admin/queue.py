@@ -26,10 +26,15 @@ def user_by_id(user_id: int | None) -> Any:
 
 
 def recent_results(group: str, *, limit: int = 5) -> list:
-    """Return the newest finished tasks of ``group`` (django-q2's Task model)."""
+    """Return the newest finished tasks of ``group`` (django-q2's Task model).
+
+    Their name, outcome, end and result only: the pickled arguments are not
+    read (nor unpickled).
+    """
     from django_q.models import Task
 
-    return list(Task.objects.filter(group=group).order_by("-stopped")[:limit])
+    tasks = Task.objects.filter(group=group).order_by("-stopped")
+    return list(tasks.only("id", "name", "success", "stopped", "result")[:limit])
 
 
 def queued_count() -> int | None:

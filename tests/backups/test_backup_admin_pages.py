@@ -9,7 +9,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib import admin
+from django.contrib.admin.templatetags.admin_list import results
 from django.contrib.admin.utils import quote
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from backups.models import Backup, ExportJob
@@ -114,6 +118,84 @@ def test_list_shows_badges_human_units_and_one_date_format(client, role_user, wo
     size = human_size(backup.stored_bytes)
     assert size.endswith(("KB", "MB", "bytes")) and f">{size}<" in content
     assert 'id="talowa-refresh"' not in content  # nothing is running
+
+
+# The backup list as a viewer: session, user, the viewer's permissions (2),
+# the running backups, the queue's size, recent tasks, the owners for the
+# filter, the count and the page. Nothing per row, nothing per date.
+BACKUP_LIST_QUERIES = 10
+
+
+def test_list_runs_a_fixed_handful_of_queries_and_filters_by_date(
+    client, role_user, world
+):
+    for _ in range(3):
+        create_full_backup()
+    log_in(client, role_user, BACKUP_VIEWER)
+    url = reverse("admin:backups_backup_changelist")
+    client.get(url)  # warm: content types and the like are cached
+    with CaptureQueriesContext(connection) as captured:
+        content = client.get(url).content.decode()
+    sql = [query["sql"] for query in captured]
+    assert len(sql) <= BACKUP_LIST_QUERIES, sql
+    # The page of backups (unfiltered: no WHERE) reads the columns shown.
+    (page,) = [
+        one
+        for one in sql
+        if 'FROM "backups_backup"' in one and "WHERE" not in one and "COUNT" not in one
+    ]
+    assert '"backups_backup"."counts"' not in page
+    assert '"auth_user"."password"' not in page
+    # The creation date is still a filter ("Today", "Past 7 days", ...).
+    assert "created_at__gte=" in content and "Past 7 days" in content
+
+
+@pytest.mark.parametrize("role", [BACKUP_VIEWER, BACKUP_OPERATOR])
+def test_list_rows_are_the_markup_djangos_admin_writes(
+    rf, role_user, make_user, world, role
+):
+    asha = make_user("asha-rows")
+    ids = [create_full_backup(), create_full_backup(user=asha), create_full_backup()]
+    Backup.objects.filter(pk=ids[0]).update(verify_ok=True)
+    Backup.objects.filter(pk=ids[1]).update(
+        verify_ok=False, status=Backup.Status.FAILED, stored_bytes=0
+    )
+    Backup.objects.filter(pk=ids[2]).update(started_at=None, finished_at=None)
+    backup_admin = admin.site._registry[Backup]
+    for query in ({}, {"o": "-6"}, {"kind__exact": "full", "q": "backup"}):
+        request = rf.get("/admin/backups/backup/", query)
+        request.user = role_user(role)
+        cl = backup_admin.get_changelist_instance(request)
+        cl.formset = None
+        expected = [list(row) for row in results(cl)]
+        assert len(expected) == 3
+        assert [list(row) for row in backup_admin.result_rows(cl)] == expected
+    # The page shows them.
+    content = backup_admin.changelist_view(request).render().content.decode()
+    assert all(str(cell) in content for cell in expected[0])
+
+
+def test_list_shows_the_recent_backup_tasks_and_their_results(client, role_user, world):
+    from django.utils import timezone
+    from django_q.models import Task
+
+    now = timezone.now()
+    Task.objects.create(
+        id="a" * 32,
+        name="full backup by operator",
+        func="backups.tasks.run_backup",
+        args=("full", None, 1),
+        group="backups",
+        started=now,
+        stopped=now,
+        success=False,
+        result="the storage refused the write",
+    )
+    log_in(client, role_user, BACKUP_VIEWER)
+    content = client.get(reverse("admin:backups_backup_changelist")).content.decode()
+    assert "full backup by operator" in content
+    assert "the storage refused the write" in content
+    assert 'class="badge badge-failed">Failed<' in content
 
 
 def test_list_refreshes_itself_while_a_backup_runs(client, role_user, world):
