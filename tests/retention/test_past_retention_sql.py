@@ -151,7 +151,8 @@ def _count_queries(w, extra, copies: int) -> tuple[int, list[int]]:
 
     def rows_returned(execute, sql, params, many, context):
         result = execute(sql, params, many, context)
-        returned.append(context["cursor"].rowcount)
+        if "messaging_" in sql:  # a query of the data, not of the policies
+            returned.append(context["cursor"].rowcount)
         return result
 
     with (
@@ -170,4 +171,5 @@ def test_the_count_takes_the_same_queries_at_any_data_size(mixed):
     assert small == large <= len(RETENTION_TYPES) + 6
     # PostgreSQL says how many rows each query sent back: one at most (a count),
     # not the rows themselves (SQLite does not know: -1).
+    assert len(returned_small) == len(RETENTION_TYPES)
     assert max(returned_small + returned_large) <= 1
