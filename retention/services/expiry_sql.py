@@ -105,7 +105,7 @@ def _periods(rtype: str, table: PolicyTable) -> dict[int, list[int]]:
             days = table.global_days[rtype]
         else:
             days = KEEP if key == KEEP_KEY else key
-        days = table._bounded(rtype, days, "", "").days
+        days = table.bounded_days(rtype, days)
         if days is not None:
             by_days.setdefault(days, []).append(key)
     return by_days
