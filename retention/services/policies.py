@@ -105,6 +105,10 @@ class PolicyTable:
             )
         return Resolution(days, source, reason)
 
+    def bounded_days(self, rtype: str, days: int | None) -> int | None:
+        """Return ``days`` (None: keep) kept inside the legal bounds of ``rtype``."""
+        return self._bounded(rtype, days, "", "").days
+
     def shortest_days(self, rtype: str) -> int | None:
         """Return the shortest period any row of ``rtype`` can have (None: none)."""
         candidates = [self.global_days[rtype]]
