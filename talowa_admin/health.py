@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import psycopg
 from django.db import DatabaseError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -25,15 +26,31 @@ logger = logging.getLogger(__name__)
 
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
+# Seconds /readyz waits for a pooled connection: a probe must answer before
+# the load balancer's own timeout, not after the pool's (settings: 10 s).
+READINESS_POOL_WAIT = 2.0
 
 
 def database_ready() -> bool:
-    """Return whether the default database answers ``SELECT 1``."""
+    """Return whether the default database answers ``SELECT 1``.
+
+    With a connection pool (production on PostgreSQL) the probe borrows from
+    that pool, the one requests use, but waits at most ``READINESS_POOL_WAIT``.
+    """
+    connection = connections["default"]
     try:
-        with connections["default"].cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except DatabaseError as exc:
+        pool = getattr(connection, "pool", None)  # None unless OPTIONS["pool"]
+        if pool is not None:
+            raw = pool.getconn(timeout=READINESS_POOL_WAIT)
+            try:
+                raw.execute("SELECT 1").fetchone()
+            finally:
+                pool.putconn(raw)
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+    except (DatabaseError, psycopg.Error) as exc:
         # The class only: a driver's message may name hosts or users.
         logger.warning(
             "readiness: the database is unavailable (%s)", type(exc).__name__
