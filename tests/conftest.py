@@ -148,6 +148,29 @@ def _empty_default_cache() -> None:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _no_tombstones_from_the_last_flush(request: pytest.FixtureRequest) -> None:
+    """Start a transactional test on SQLite without tombstones it did not make.
+
+    After a transactional test pytest-django empties every table with DELETE
+    on SQLite (TRUNCATE on PostgreSQL fires no row triggers), and messaging's
+    delete triggers then write tombstones into a table already emptied: the
+    next test would find data it never wrote (``setup_demo`` refuses to seed).
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if not (marker and marker.kwargs.get("transaction")):
+        return
+    from django.db import connection
+
+    from messaging.models import Tombstone
+
+    request.getfixturevalue("django_db_setup")  # the test database, not the real one
+    django_db_blocker = request.getfixturevalue("django_db_blocker")
+    with django_db_blocker.unblock():
+        if connection.vendor == "sqlite":
+            Tombstone.objects.all().delete()
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path, settings, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Give the test its own ``TALOWA_DATA_DIR``, with the file storages in it.
