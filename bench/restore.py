@@ -17,7 +17,10 @@ restore of one user (about 500 messages) into the full database. Prints the
 machine and the data size, wall seconds (median of ``--runs``), the restore
 step's own seconds (load and swap, up to the commit; the run's next step,
 which archives restored rows already past their retention, is in the wall
-time and printed with the steps), peak RSS and the issue's ratios.
+time and printed with the steps), peak RSS and the issue's ratios. Because
+``pg_restore`` archives nothing, each turn also restores into a second empty
+target with ``--keep-past-retention`` (no retention step): that row is the
+same work as ``pg_restore``'s, and its ratio is printed beside the others.
 
 Last, it changes the restored database and kills restores part-way (during
 the load and near its end). Each kill is timed from the moment the recovery
@@ -129,26 +132,25 @@ def run(options: argparse.Namespace, work: Path) -> int:
         )
     )
 
-    ours, ours_step, media_written = [], [], []
+    ours, kept, ours_step, media_written = [], [], [], []
     theirs: dict[int, list] = {jobs: [] for jobs in PG_JOBS}
+    restore = [*MANAGE, "restore_backup", full_id, "--noinput"]
+    restore += ["--no-pre-restore-backup", "--json"]
     for turn in range(options.runs):
         target_dir = work / f"target-{turn}"
         target_env = empty_target(target_dir, data_dir, keys)
         migrated = measure([*MANAGE, "migrate", "-v0"], target_env)
-        restored = measure(
-            [
-                *MANAGE,
-                "restore_backup",
-                full_id,
-                "--noinput",
-                "--no-pre-restore-backup",
-                "--json",
-            ],
-            target_env,
-        )
+        restored = measure(restore, target_env)
         ours.append((migrated, restored))
         ours_step.append(step_seconds(restored.json(), "restore"))
         media_written.append(_files(target_dir / "media"))
+        # Like with like: pg_restore archives nothing, so restore once more
+        # keeping the rows past their retention (no "retention" step).
+        target_env = empty_target(work / f"target-{turn}-kept", data_dir, keys)
+        migrated = measure([*MANAGE, "migrate", "-v0"], target_env)
+        kept.append(
+            (migrated, measure([*restore, "--keep-past-retention"], target_env))
+        )
         for jobs in PG_JOBS:
             recreate_database(PG_TARGET)
             theirs[jobs].append(
@@ -184,9 +186,15 @@ def run(options: argparse.Namespace, work: Path) -> int:
     def mid(results):
         return sorted(results, key=lambda m: m.seconds)[len(results) // 2]
 
-    ours_total = sorted(ours, key=lambda pair: pair[0].seconds + pair[1].seconds)
-    ours_mid = ours_total[len(ours_total) // 2]
+    def mid_pair(pairs):
+        return sorted(pairs, key=lambda pair: pair[0].seconds + pair[1].seconds)[
+            len(pairs) // 2
+        ]
+
+    ours_mid = mid_pair(ours)
     ours_wall = ours_mid[0].seconds + ours_mid[1].seconds
+    kept_mid = mid_pair(kept)
+    kept_wall = kept_mid[0].seconds + kept_mid[1].seconds
     rows = [("step", "wall s", "restore step s", "peak RSS MiB", "runs (wall s)")]
     rows.append(
         (
@@ -204,6 +212,15 @@ def run(options: argparse.Namespace, work: Path) -> int:
             "",
             mib(max(m.peak_mib for m, _ in ours)),
             " ".join(f"{m.seconds:.2f}" for m, _ in ours),
+        )
+    )
+    rows.append(
+        (
+            "ours: the same, keeping rows past retention",
+            f"{kept_wall:.2f}",
+            f"{median([step_seconds(r.json(), 'restore') for _, r in kept]):.2f}",
+            mib(max(max(m.peak_mib, r.peak_mib) for m, r in kept)),
+            " ".join(f"{m.seconds + r.seconds:.2f}" for m, r in kept),
         )
     )
     for jobs in PG_JOBS:
@@ -262,6 +279,18 @@ def run(options: argparse.Namespace, work: Path) -> int:
             median(user_step),
             "<= 1.0",
             median(user_step) <= 1.0,
+        ),
+        (
+            "ours keeping rows past retention / pg_restore --jobs=2, wall",
+            kept_wall / mid(theirs[2]).seconds,
+            "(info)",
+            None,
+        ),
+        (
+            "our restore step / pg_restore --jobs=2, wall",
+            median(ours_step) / mid(theirs[2]).seconds,
+            "(info)",
+            None,
         ),
         (
             "ours without migrate / pg_restore --jobs=2, wall",
