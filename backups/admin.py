@@ -392,18 +392,15 @@ class BackupAdmin(ReadOnlyAdmin):
                 messages.WARNING,
             )
             return HttpResponseRedirect(page)
-        task_id = queue.enqueue(
+        queue.enqueue_and_audit(
             "backups.tasks.verify_backups",
             [backup.id],
             request.user.pk,
             name=f"verify {backup.id}",
             group="backups",
-        )
-        record_audit_event(
+            request=request,
             action="backup.verify_queue",
             target=backup,
-            request=request,
-            details={"task": task_id},
         )
         self.message_user(
             request,
@@ -444,18 +441,16 @@ class BackupAdmin(ReadOnlyAdmin):
         if request.method != "POST":
             return HttpResponseRedirect(reverse("admin:backups_backup_changelist"))
         kind = "incremental" if request.POST.get("kind") == "incremental" else "full"
-        task_id = queue.enqueue(
+        queue.enqueue_and_audit(
             "backups.tasks.run_backup",
             kind,
             None,
             request.user.pk,
             name=f"{kind} backup by {request.user.get_username()}",
             group="backups",
-        )
-        record_audit_event(
-            action="backup.queue",
             request=request,
-            details={"kind": kind, "task": task_id},
+            action="backup.queue",
+            details={"kind": kind},
         )
         self.message_user(
             request,

@@ -49,10 +49,9 @@ from bench.harness import (  # noqa: E402
     data_size,
     environment,
     machine,
-    manage,
+    migrate_and_seed,
     recreate_database,
     scratch_work,
-    seed,
     table,
 )
 
@@ -81,21 +80,15 @@ def main() -> int:
     with scratch_work("dashboard", [DATABASE], keep=options.keep) as work:
         url = recreate_database(DATABASE)
         env = environment(work, url) | {"TALOWA_DEBUG": "false"}
-        manage(env, "migrate", "-v0")
-        began = time.perf_counter()
-        seed(env, options.messages)
-        print(
-            f"seeded {options.messages:,} messages in "
-            f"{time.perf_counter() - began:.0f} s",
-            flush=True,
-        )
+        machine_line = machine()  # its load average before the work
+        migrate_and_seed(env, options.messages)
         os.environ.update(env)
         bench = Bench(options)
         bench.prepare()
         results = {options.small: bench.measure_at(options.small)}
         results[options.backups] = bench.measure_at(options.backups)
         print()
-        print(machine())
+        print(machine_line)
         print(f"load average now: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(data_size(env))
         print(bench.history_line)

@@ -27,10 +27,8 @@ import json
 import os
 import random
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,15 +36,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
+    DEFAULT_SERVER,
+    ROOT,
     data_size,
-    drop_database,
-    environment,
     machine,
-    recreate_database,
-    scratch_url,
+    scratch_environment,
+    scratch_work,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 SCRATCH_DATABASE = "talowa_bench_export"
 FORMATS = ("json", "csv", "ndjson", "html")
 JSON_TARGET_SECONDS = 3.0
@@ -70,22 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         return child(options.child)
     sizes = [int(n) for n in options.sizes.split(",")]
     formats = options.formats.split(",")
-    data_dir = Path(tempfile.mkdtemp(prefix="talowa-bench-export-"))
-    try:
-        if options.sqlite:
-            url = f"sqlite:///{data_dir / 'bench.sqlite3'}"
-            env = environment(data_dir, url)
-            return run(sizes, formats, options.repeat, env, "SQLite")
-        recreate_database(SCRATCH_DATABASE, server=options.server)
-        try:
-            url = scratch_url(SCRATCH_DATABASE, options.server)
-            env = environment(data_dir, url)
-            return run(sizes, formats, options.repeat, env, "PostgreSQL")
-        finally:
-            if not options.keep:
-                drop_database(SCRATCH_DATABASE, server=options.server)
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+    database = None if options.sqlite else SCRATCH_DATABASE
+    with scratch_work(
+        "export",
+        [database] if database else [],
+        keep=options.keep,
+        server=options.server,
+    ) as work:
+        env, engine = scratch_environment(work, database, server=options.server)
+        return run(sizes, formats, options.repeat, env, engine)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -101,7 +91,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--server",
-        default="postgres://postgres@127.0.0.1:5432/",
+        default=DEFAULT_SERVER,
         help="PostgreSQL server URL (its database part is ignored)",
     )
     parser.add_argument("--sqlite", action="store_true", help="use SQLite instead")
@@ -122,6 +112,7 @@ def run(
             raise SystemExit(f"FAIL: {' '.join(args[:3])} exited {done.returncode}")
         return done.stdout
 
+    machine_line = machine()  # its load average before the work
     python("manage.py", "migrate", "-v", "0")
     for size in sizes:
         started = time.monotonic()
@@ -143,7 +134,7 @@ def run(
                 for _ in range(repeat)
             ]
             results.append(summarise(runs))
-    print(machine())
+    print(machine_line)
     print(data_size(env))
     print(report(results, engine))
     return 0 if verdicts(results, sizes)[0] else 1
@@ -153,7 +144,6 @@ def run(
 def child(args: list[str]) -> int:
     import django
 
-    sys.path.insert(0, str(ROOT))
     django.setup()
     if args[0] == "setup":
         build_heavy_user(int(args[1]))

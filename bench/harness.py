@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +126,13 @@ def _admin(server: str):
 
 
 @contextlib.contextmanager
-def scratch_work(name: str, databases: Iterable[str], *, keep: bool) -> Iterator[Path]:
+def scratch_work(
+    name: str,
+    databases: Iterable[str],
+    *,
+    keep: bool,
+    server: str = DEFAULT_SERVER,
+) -> Iterator[Path]:
     """Yield a scratch directory; remove it, and drop ``databases`` unless kept."""
     work = Path(tempfile.mkdtemp(prefix=f"talowa-bench-{name}-"))
     try:
@@ -134,7 +141,20 @@ def scratch_work(name: str, databases: Iterable[str], *, keep: bool) -> Iterator
         shutil.rmtree(work, ignore_errors=True)
         if not keep:
             for database in databases:
-                drop_database(database)
+                drop_database(database, server=server)
+
+
+def scratch_environment(
+    work: Path, database: str | None, *, server: str = DEFAULT_SERVER
+) -> tuple[dict[str, str], str]:
+    """Return the environment on an empty scratch database, and its engine's name.
+
+    PostgreSQL's ``database`` on ``server`` (created anew), or SQLite in
+    ``work`` when ``database`` is None.
+    """
+    if database is None:
+        return environment(work, f"sqlite:///{work / 'bench.sqlite3'}"), "SQLite"
+    return environment(work, recreate_database(database, server=server)), "PostgreSQL"
 
 
 def compile_sources() -> None:
@@ -201,6 +221,17 @@ def seed(env: dict[str, str], messages: int, *, replace: bool = False) -> None:
         "7",
         "--noinput",
         *(["--replace"] if replace else []),
+    )
+
+
+def migrate_and_seed(env: dict[str, str], messages: int) -> None:
+    """Migrate the scratch database, seed the data set and say how long it took."""
+    manage(env, "migrate", "-v0")
+    began = time.perf_counter()
+    seed(env, messages)
+    print(
+        f"seeded {messages:,} messages in {time.perf_counter() - began:.0f} s",
+        flush=True,
     )
 
 

@@ -14,8 +14,9 @@ of ``check_system_health`` on its own, one after the other, three times in one
 process (the first run is the cold one; the hourly check is the later ones),
 and prints each one's wall seconds, the CPU seconds of this process in the
 last run (the database server's excluded: on a loaded machine the wall time
-is mostly waiting for a core), and what it reported. ``--reuse`` skips the
-seeding and measures an existing data set again (after ``--keep``).
+is mostly waiting for a core), and what it reported, under the machine and
+the data size. ``--reuse`` skips the seeding and measures an existing data
+set again (after ``--keep``).
 
 The ``workers`` component waits up to 6 s for a cluster's heartbeat when none
 is running (none is here): that wait is the check's design, not its cost.
@@ -34,12 +35,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
+    data_size,
+    drop_database,
     environment,
     machine,
     manage,
+    migrate_and_seed,
     recreate_database,
     scratch_url,
-    seed,
     table,
 )
 from bench.retention import age_rows  # noqa: E402
@@ -115,14 +118,13 @@ def main() -> int:
         else:
             prepare(options, data_dir, env)
         print(machine())
+        print(data_size(env))
         rounds = measure(env, options.rounds)
         report(options, rounds)
         slow = [n for n, row in rounds[-1].items() if row["seconds"] > TARGET_SECONDS]
         return 1 if set(slow) - {"workers"} else 0
     finally:
         if not options.keep and not options.reuse:
-            from bench.harness import drop_database
-
             drop_database(options.database)
             shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -148,10 +150,7 @@ def prepare(options, data_dir: Path, env: dict) -> None:
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     url = recreate_database(options.database)
-    manage(env, "migrate", "-v0")
-    began = time.perf_counter()
-    seed(env, options.messages)
-    print(f"seeded {options.messages:,} messages in {_since(began)} s", flush=True)
+    migrate_and_seed(env, options.messages)
     expired = age_rows(url, options.expired, scattered=False)
     print(f"{expired:,} messages made older than any retention period", flush=True)
     began = time.perf_counter()

@@ -8,8 +8,8 @@ conversation preferences, a policy with automatic cleanup off) and legal holds
 (a user, a conversation), then measures in one subprocess
 ``count_past_retention`` (what the restore's preview and the retention step
 count) and ``retention_after_restore`` (the count again, then the archiving),
-each with its seconds, and the subprocess's peak RSS. The database is dropped
-afterwards unless ``--keep``.
+each with its seconds, and the subprocess's peak RSS, under the machine and
+the data size. The database is dropped afterwards unless ``--keep``.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
     MANAGE,
+    data_size,
     environment,
     machine,
     manage,
     measure,
+    migrate_and_seed,
     recreate_database,
     scratch_work,
-    seed,
 )
 
 POLICIES = """
@@ -78,13 +79,14 @@ def main() -> None:
     with scratch_work("past-retention", [args.database], keep=args.keep) as work:
         url = recreate_database(args.database)
         env = environment(work / "data", url)
-        manage(env, "migrate", "--noinput")
-        seed(env, args.messages)
+        machine_line = machine()  # its load average before the work
+        migrate_and_seed(env, args.messages)
         manage(env, "shell", "-c", POLICIES)
+        size = data_size(env)  # before the measured step archives rows
         run = measure([*MANAGE, "shell", "-c", RUN], env)
     result = json.loads(run.stdout.strip().splitlines()[-1])
-    print(machine())
-    print(f"{args.messages:,} messages, PostgreSQL")
+    print(machine_line)
+    print(size)
     print(f"count_past_retention:    {result['count_seconds']:.2f} s")
     print(f"retention_after_restore: {result['step_seconds']:.2f} s")
     print(f"peak RSS of the process: {run.peak_mib:.0f} MiB")

@@ -24,8 +24,8 @@ Then:
 The writer runs with the same monitor beside it in both phases, and the
 monitor samples what the writer waits for (printed as "writer waits").
 
-Prints the machine (host, cores, CPU model), PostgreSQL's version and the
-data size, then a table with PASS or FAIL against the issue's targets:
+Prints the machine (cores, CPU model, PostgreSQL's version) and the data
+size, then a table with PASS or FAIL against the issue's targets:
 cleanup >= 20,000 expired messages/s, no transaction over 1 s, the writer's
 p99 <= 200 ms and <= 3x its p99 without cleanup.
 """
@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -50,11 +49,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import (  # noqa: E402
     MANAGE,
     ROOT,
+    data_size,
     environment,
+    machine,
     manage,
+    migrate_and_seed,
     recreate_database,
     scratch_work,
-    seed,
     table,
 )
 
@@ -74,16 +75,11 @@ def main() -> int:
         env = environment(work, url)
         if options.pause_ms is not None:
             env["TALOWA_RETENTION_BATCH_PAUSE_MS"] = str(options.pause_ms)
-        manage(env, "migrate", "-v0")
-        started = time.perf_counter()
-        seed(env, options.messages)
-        print(
-            f"seeded {options.messages:,} messages in "
-            f"{time.perf_counter() - started:.0f} s",
-            flush=True,
-        )
+        migrate_and_seed(env, options.messages)
         expired = age_rows(url, options.expired, scattered=options.scattered)
-        describe_machine(url, expired)
+        print(machine())
+        print(data_size(env))
+        describe_messages(url, expired)
         baseline = Writer(url)
         baseline_monitor = Monitor(url)  # the same observer in both phases
         baseline_monitor.thread.start()
@@ -158,26 +154,14 @@ def age_rows(url: str, fraction: float, *, scattered: bool) -> int:
         ).fetchone()[0]
 
 
-def describe_machine(url: str, expired: int) -> None:
-    model = "unknown"
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+def describe_messages(url: str, expired: int) -> None:
+    """Print the size of the messages' table, indexes included, and how many expired."""
     with _connect(url, "bench-setup") as db:
-        version = db.execute("SHOW server_version").fetchone()[0]
-        size = db.execute("SELECT pg_database_size(current_database())").fetchone()[0]
-        messages = db.execute(
-            "SELECT count(*), pg_total_relation_size('messaging_message') "
-            "FROM messaging_message"
-        ).fetchone()
-    print(f"machine: {platform.node()}, {os.cpu_count()} cores, {model}")
-    print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        size = db.execute(
+            "SELECT pg_total_relation_size('messaging_message')"
+        ).fetchone()[0]
     print(
-        f"PostgreSQL {version}; database {size / 1e6:,.0f} MB; messages "
-        f"{messages[0]:,} rows, {messages[1] / 1e6:,.0f} MB with indexes; "
-        f"expired {expired:,}",
+        f"Messages: {size / 1e6:,.0f} MB with indexes; {expired:,} expired",
         flush=True,
     )
 

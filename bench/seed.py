@@ -17,26 +17,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
+    DEFAULT_SERVER,
+    MANAGE,
+    ROOT,
     data_size,
-    drop_database,
     machine,
-    recreate_database,
-    scratch_url,
+    manage,
+    scratch_environment,
+    scratch_work,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 SCRATCH_DATABASE = "talowa_bench_seed"
 FULL_SIZE = {
     "users": 2_000,
@@ -61,20 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes = {name: value for name, value in sizes.items() if value is not None}
     defaults = SQLITE_SIZE if options.sqlite else FULL_SIZE
     sizes = {**defaults, **sizes}
-    data_dir = Path(tempfile.mkdtemp(prefix="talowa-bench-seed-"))
-    try:
-        if options.sqlite:
-            env = environment(data_dir, f"sqlite:///{data_dir / 'bench.sqlite3'}")
-            return run(options, sizes, env, engine="SQLite")
-        url = scratch_url(SCRATCH_DATABASE, options.server)
-        recreate_database(SCRATCH_DATABASE, server=options.server)
-        try:
-            return run(options, sizes, environment(data_dir, url), engine="PostgreSQL")
-        finally:
-            if not options.keep:
-                drop_database(SCRATCH_DATABASE, server=options.server)
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+    database = None if options.sqlite else SCRATCH_DATABASE
+    with scratch_work(
+        "seed", [database] if database else [], keep=options.keep, server=options.server
+    ) as work:
+        env, engine = scratch_environment(work, database, server=options.server)
+        return run(options, sizes, env, engine=engine)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -90,7 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--server",
-        default="postgres://postgres@127.0.0.1:5432/",
+        default=DEFAULT_SERVER,
         help="PostgreSQL server URL (its database part is ignored)",
     )
     parser.add_argument(
@@ -104,18 +95,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def environment(data_dir: Path, database_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "TALOWA_DATA_DIR": str(data_dir),
-            "TALOWA_LOG_LEVEL": "warning",
-        }
-    )
-    return env
-
-
 def run(
     options: argparse.Namespace,
     sizes: dict[str, int],
@@ -123,11 +102,11 @@ def run(
     *,
     engine: str,
 ) -> int:
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=ROOT)
+    machine_line = machine()  # its load average before the work
+    manage(env, "migrate", "-v0")
     args = [f"--{name}={value}" for name, value in sizes.items()]
     command = [
-        *manage,
+        *MANAGE,
         "seed_messaging",
         *args,
         f"--seed={options.seed}",
@@ -145,7 +124,7 @@ def run(
         return 1
     result = json.loads(done.stdout)
     peak = f"{peak_kib / 1024:,.0f} MiB" + ("" if peak_kib > before else " (or less)")
-    print(machine())
+    print(machine_line)
     print(data_size(env))
     print(report(result, wall, peak, engine, options.target))
     return 0 if wall <= options.target else 1

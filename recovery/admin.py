@@ -128,18 +128,17 @@ class RecoveryPlanAdmin(admin.ModelAdmin):
         run = start_recovery_run(
             backup_id=chosen["backup"], plan=plan, options=options, actor=request.user
         )
-        queue.enqueue(
+        queue.enqueue_and_audit(
             "recovery.tasks.run_recovery",
             run.pk,
             request.user.pk,
             name=f"plan {plan.name} for {chosen['backup']}",
             group="recovery",
-        )
-        record_audit_event(
+            request=request,
             action="recovery.plan_queue",
             target=run,
-            request=request,
             details={"plan": plan.name, "backup": chosen["backup"], **options},
+            task_in_details=False,
         )
         self.message_user(
             request,
@@ -301,18 +300,17 @@ class RecoveryRunAdmin(ReadOnlyAdmin):
         run = start_recovery_run(
             backup_id=backup_id, options=options, actor=request.user
         )
-        queue.enqueue(
+        queue.enqueue_and_audit(
             "recovery.tasks.run_recovery",
             run.pk,
             request.user.pk,
             name=f"restore {backup_id}",
             group="recovery",
-        )
-        record_audit_event(
+            request=request,
             action="restore.queue",
             target=run,
-            request=request,
             details={"backup": backup_id, **options},
+            task_in_details=False,
         )
         self.message_user(
             request, f"Restore of {backup_id} queued as run {run.pk}.", messages.SUCCESS
@@ -330,15 +328,16 @@ class RecoveryRunAdmin(ReadOnlyAdmin):
         if not _can_roll_back(request, run):
             raise PermissionDenied
         if request.method == "POST" and request.POST.get("confirmed") == "yes":
-            queue.enqueue(
+            queue.enqueue_and_audit(
                 "recovery.tasks.roll_back_recovery",
                 run.pk,
                 request.user.pk,
                 name=f"roll back run {run.pk}",
                 group="recovery",
-            )
-            record_audit_event(
-                action="recovery.rollback_queue", target=run, request=request
+                request=request,
+                action="recovery.rollback_queue",
+                target=run,
+                task_in_details=False,
             )
             self.message_user(
                 request, f"Roll-back of run {run.pk} queued.", messages.SUCCESS

@@ -20,7 +20,6 @@ from django.views.decorators.cache import never_cache
 
 from backups.services.history import newest_chain
 from talowa_admin import queue
-from talowa_admin.audit import record_audit_event
 from talowa_admin.dashboard import ACTIONS_BY_NAME, can_view, live_figures
 
 LIVE_TEMPLATE = "admin/talowa_admin/dashboard/live.html"
@@ -75,18 +74,16 @@ def _wants_json(request: HttpRequest) -> bool:
 
 
 def _back_up_now(request: HttpRequest) -> tuple[str, int]:
-    task = queue.enqueue(
+    queue.enqueue_and_audit(
         "backups.tasks.run_backup",
         "full",
         None,
         request.user.pk,
         name=f"full backup by {request.user.get_username()}",
         group="backups",
-    )
-    record_audit_event(
-        action="backup.queue",
         request=request,
-        details={"kind": "full", "task": task, "from": "dashboard"},
+        action="backup.queue",
+        details={"kind": "full", "from": "dashboard"},
     )
     return "A full backup was queued; the dashboard shows it as it runs.", (
         messages.SUCCESS
@@ -98,18 +95,16 @@ def _verify(request: HttpRequest) -> tuple[str, int]:
     if chain is None:
         return "There is no completed system backup to verify yet.", messages.WARNING
     ids = [backup["id"] for backup in chain["backups"]]
-    task = queue.enqueue(
+    queue.enqueue_and_audit(
         "backups.tasks.verify_backups",
         ids,
         request.user.pk,
         name=f"verify the chain of {chain['head']}",
         group="backups",
-    )
-    record_audit_event(
+        request=request,
         action="backup.verify_queue",
         target=("backups.backup", chain["head"]),
-        request=request,
-        details={"backups": ids, "task": task, "from": "dashboard"},
+        details={"backups": ids, "from": "dashboard"},
     )
     return (
         f"Verification of the chain of {chain['head']} ({len(ids)} backup(s)) "
@@ -119,31 +114,27 @@ def _verify(request: HttpRequest) -> tuple[str, int]:
 
 
 def _maintenance(request: HttpRequest) -> tuple[str, int]:
-    task = queue.enqueue(
+    queue.enqueue_and_audit(
         "recovery.tasks.run_maintenance",
         request.user.pk,
         name=f"maintenance by {request.user.get_username()}",
         group="recovery",
-    )
-    record_audit_event(
-        action="maintenance.queue",
         request=request,
-        details={"task": task, "from": "dashboard"},
+        action="maintenance.queue",
+        details={"from": "dashboard"},
     )
     return "System maintenance was queued (all four steps).", messages.SUCCESS
 
 
 def _drill(request: HttpRequest) -> tuple[str, int]:
-    task = queue.enqueue(
+    queue.enqueue_and_audit(
         "recovery.tasks.restore_drill",
         request.user.pk,
         name=f"restore drill by {request.user.get_username()}",
         group="recovery",
-    )
-    record_audit_event(
-        action="restore_drill.queue",
         request=request,
-        details={"task": task, "from": "dashboard"},
+        action="restore_drill.queue",
+        details={"from": "dashboard"},
     )
     return "A restore drill of the newest chain was queued.", messages.SUCCESS
 

@@ -178,26 +178,23 @@ def _retention_policies(asha: Any) -> dict[str, Any] | None:
     """A user's and a group conversation's own periods, shorter than the default."""
     if RetentionPolicy.objects.exists():
         return None
-    added = {}
-    if asha is not None:
-        policy = set_retention_policy(
-            entity_id=asha.pk,
-            entity_type="user",
-            retention_periods=USER_PERIODS,
-            actor=ACTOR,
-        )
-        added["user"] = policy.pk
     group = (
         Conversation.objects.filter(kind=Conversation.Kind.GROUP).order_by("id").first()
     )
-    if group is not None:
-        policy = set_retention_policy(
-            entity_id=group.pk,
-            entity_type="conversation",
-            retention_periods=CONVERSATION_PERIODS,
-            actor=ACTOR,
-        )
-        added["conversation"] = policy.pk
+    owners = {
+        "user": (asha, USER_PERIODS),
+        "conversation": (group, CONVERSATION_PERIODS),
+    }
+    added = {}
+    for entity_type, (entity, periods) in owners.items():
+        if entity is not None:
+            policy = set_retention_policy(
+                entity_id=entity.pk,
+                entity_type=entity_type,
+                retention_periods=periods,
+                actor=ACTOR,
+            )
+            added[entity_type] = policy.pk
     return added or None
 
 

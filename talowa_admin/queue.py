@@ -1,19 +1,46 @@
 """Hand work to the django-q2 cluster: the one place that queues tasks.
 
 Tasks get ids, never objects, and raise on failure, so the queue admin shows
-what really happened.
+what really happened. A job an administrator starts from a page is queued and
+audited in one call (``enqueue_and_audit``), so none is queued unrecorded.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest
 from django_q.tasks import async_task
+
+from talowa_admin.audit import record_audit_event
 
 
 def enqueue(func: str, *args, name: str, group: str, **kwargs: Any) -> str:
     """Queue ``func(*args, **kwargs)``; return the task id."""
     return async_task(func, *args, task_name=name[:100], group=group, **kwargs)
+
+
+def enqueue_and_audit(
+    func: str,
+    *args: Any,
+    name: str,
+    group: str,
+    request: HttpRequest,
+    action: str,
+    target: Any = None,
+    details: dict | None = None,
+    task_in_details: bool = True,
+) -> str:
+    """Queue ``func(*args)`` and record the audit event ``action``; return the task id.
+
+    The event is the requesting user's, on ``target``, with ``details`` and,
+    unless ``task_in_details`` is false, the task id under ``"task"``.
+    """
+    task_id = enqueue(func, *args, name=name, group=group)
+    if task_in_details:
+        details = {**(details or {}), "task": task_id}
+    record_audit_event(action=action, target=target, details=details, request=request)
+    return task_id
 
 
 def user_by_id(user_id: int | None) -> Any:

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 
 from backups.exceptions import StorageUnavailable
-from backups.storage import ObjectStore
+from backups.storage import ObjectStat, ObjectStore
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,21 @@ def stored_object_keys(store: ObjectStore) -> list[str]:
             if name.endswith(ARCHIVE_SUFFIX + SIDECAR_SUFFIX):
                 found.add(name[start : -len(SIDECAR_SUFFIX)])
     return sorted(found)
+
+
+def stored_sidecar_stats(store: ObjectStore) -> dict[str, ObjectStat]:
+    """Return every sidecar copy in the storage by name, with its size and tag.
+
+    One listing per prefix, whatever the catalog's size; a backup's copies
+    are found in it under the names ``sidecar_names`` gives.
+    """
+    return {
+        name: stat
+        for prefix in (ARCHIVE_PREFIX, COPY_PREFIX)
+        for name, stat in store.list_stats(
+            prefix.rstrip("/"), suffix=SIDECAR_SUFFIX
+        ).items()
+    }
 
 
 def stored_archive_keys(store: ObjectStore) -> list[str]:

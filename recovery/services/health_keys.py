@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from backups.archive.sidecar import open_sidecar, parse_sidecar
+from backups.archive import open_sidecar, parse_sidecar
 from backups.exceptions import (
     BackupError,
     KeyUnavailable,
@@ -30,12 +30,7 @@ from backups.exceptions import (
 )
 from backups.keyring import load_keyring
 from backups.models import Backup
-from backups.services.sidecars import (
-    ARCHIVE_PREFIX,
-    COPY_PREFIX,
-    SIDECAR_SUFFIX,
-    sidecar_names,
-)
+from backups.services.sidecars import sidecar_names, stored_sidecar_stats
 from backups.storage import object_store
 from recovery.models import SidecarCheck
 from recovery.services.health_component import (
@@ -57,13 +52,7 @@ def check_keys() -> Component:
     """The primary key, every key a backup needs, and both sidecar copies."""
     keyring = load_keyring()  # raises when no primary key is configured
     store = object_store()
-    listed = {
-        name: stat
-        for prefix in (ARCHIVE_PREFIX, COPY_PREFIX)
-        for name, stat in store.list_stats(
-            prefix.rstrip("/"), suffix=SIDECAR_SUFFIX
-        ).items()
-    }
+    listed = stored_sidecar_stats(store)
     known = {
         backup_id: (fingerprint, key_ids)
         for backup_id, fingerprint, key_ids in SidecarCheck.objects.values_list(

@@ -26,7 +26,7 @@ from django.db import connection
 
 from retention.services import scanning
 from retention.services.policies import PolicyTable, load_policy_table
-from retention.types import RETENTION_TYPE_LABELS, RETENTION_TYPES, TYPE_RULES
+from retention.types import RETENTION_TYPE_LABELS, RETENTION_TYPES
 
 COUNT_LIMIT = 1000  # candidates read per type
 
@@ -66,25 +66,13 @@ def retention_backlog(table: PolicyTable | None = None) -> Backlog:
 
 
 def _probe(rtype: str, table: PolicyTable) -> tuple[int, str, datetime | None]:
-    shortest = table.shortest_days(rtype)
-    if shortest is None:
+    candidates = scanning.candidates(rtype, table)
+    if candidates is None:
         return 0, "exact", None
-    age = TYPE_RULES[rtype].age_column
-    candidates = scanning._queryset(rtype, scanning.Scope()).filter(
-        **{f"{age}__lt": table.cutoff(shortest)}
-    )
-    rows = list(candidates.order_by(age, "id")[: COUNT_LIMIT + 1])
+    rows = list(candidates[: COUNT_LIMIT + 1])
     more = len(rows) > COUNT_LIMIT
     rows = rows[:COUNT_LIMIT]
-    if table.is_uniform:
-        expired = rows
-    else:
-        cache: dict = {}
-        expired = [
-            row
-            for row in rows
-            if scanning._expired(rtype, row, table, cache, everything=False)
-        ]
+    expired = scanning.expired_rows(rtype, rows, table)
     oldest = expired[0][1] if expired else None
     if not more:
         return len(expired), "exact", oldest

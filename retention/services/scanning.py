@@ -78,6 +78,33 @@ def _queryset(rtype: str, scope: Scope):
     return qs
 
 
+def candidates(rtype: str, table: PolicyTable, *, scope: Scope = Scope()):
+    """Return the rows of ``rtype`` that may be past retention, oldest first.
+
+    The rows of ``scope`` older than the shortest period any row of the type
+    can have, as ``(id, age, …)`` tuples in ``(age, id)`` order (``parties``
+    reads the rest); None when no row of the type expires. ``expired_rows``
+    says which of them are past their own period.
+    """
+    shortest = table.shortest_days(rtype)
+    if shortest is None:
+        return None
+    age = TYPE_RULES[rtype].age_column
+    return (
+        _queryset(rtype, scope)
+        .filter(**{f"{age}__lt": table.cutoff(shortest)})
+        .order_by(age, "id")
+    )
+
+
+def expired_rows(rtype: str, rows: list[tuple], table: PolicyTable) -> list[tuple]:
+    """Return those of ``rows`` (from ``candidates``) that are past their period."""
+    if table.is_uniform:
+        return list(rows)
+    cache: dict[tuple, object] = {}
+    return [row for row in rows if _expired(rtype, row, table, cache, everything=False)]
+
+
 def parties(rtype: str, row: tuple) -> tuple[tuple[int, ...], int | None]:
     """Return the users and the conversation whose policies govern a row."""
     if TYPE_RULES[rtype].table == CALL:
@@ -99,12 +126,12 @@ def expired_batches(
     """
     sizer = sizer or BatchSizer()
     age = TYPE_RULES[rtype].age_column
-    qs = _queryset(rtype, scope).order_by(age, "id")
-    if not everything:
-        shortest = table.shortest_days(rtype)
-        if shortest is None:
+    if everything:
+        qs = _queryset(rtype, scope).order_by(age, "id")
+    else:
+        qs = candidates(rtype, table, scope=scope)
+        if qs is None:
             return
-        qs = qs.filter(**{f"{age}__lt": table.cutoff(shortest)})
     uniform = table.is_uniform and not everything
     cache: dict[tuple, object] = {}
     last = None
