@@ -127,6 +127,7 @@ def prepare(
 
 
 def run(options: argparse.Namespace, work: Path) -> int:
+    machine_line = machine()  # its load average before the work
     print(f"Seeding {options.messages:,} messages ...", flush=True)
     env = prepare(work, DATABASE, options.messages, options.compression_level)
     size = data_size(env)
@@ -229,7 +230,7 @@ def run(options: argparse.Namespace, work: Path) -> int:
     )
 
     print()
-    print(machine())
+    print(machine_line)
     print(size)
     print(
         table(

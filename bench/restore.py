@@ -104,6 +104,7 @@ def step_seconds(run: dict, action: str) -> float:
 
 
 def run(options: argparse.Namespace, work: Path) -> int:
+    machine_line = machine()  # its load average before the work
     data_dir = work / "data"
     env = environment(data_dir, recreate_database(SOURCE))
     print(f"Seeding {options.messages:,} messages ...", flush=True)
@@ -243,7 +244,7 @@ def run(options: argparse.Namespace, work: Path) -> int:
         )
     )
     print()
-    print(machine())
+    print(machine_line)
     print(size)
     print(
         table(
