@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ PART_SIZE = 8 * 1024 * 1024
 # ``write_from`` on S3: parts of the smallest size S3 allows, a few in flight.
 STREAM_PART_SIZE = 5 * 1024 * 1024
 UPLOAD_CONCURRENCY = 4
+# ``write_file`` on S3: boto3's own defaults for a file (upload_file's).
+FILE_UPLOAD_CONCURRENCY = 10
 PARTIAL_MARKER = ".partial-"
 # S3 error codes that mean "these credentials may not do this" (a HEAD
 # request's answer has no body, hence the bare status).
@@ -81,6 +84,12 @@ class ObjectStore(Protocol):
 
         An exception raised by ``reader.read`` leaves nothing under ``name``.
         """
+
+    def write_file(self, name: str, path: Path) -> None:
+        """Copy the local file ``path`` into ``name``, visible only on success."""
+
+    def local_file(self, name: str) -> Path | None:
+        """Return the file that holds object ``name``, if the store keeps files."""
 
     def put(self, name: str, data: bytes) -> None:
         """Write a small object atomically, replacing any previous one."""
@@ -209,6 +218,13 @@ class FileObjectStore:
             while data := reader.read(PART_SIZE):
                 out.write(data)
 
+    def write_file(self, name: str, path: Path) -> None:
+        with open(path, "rb") as reader:
+            self.write_from(name, reader)
+
+    def local_file(self, name: str) -> Path | None:
+        return self._path(name)
+
     def put(self, name: str, data: bytes) -> None:
         with self.open_write(name) as out:
             out.write(data)
@@ -285,7 +301,7 @@ class S3ObjectStore:
 
     @property
     def _client(self):
-        return self.storage.connection.meta.client
+        return _client_of(self.storage)
 
     @property
     def _bucket(self) -> str:
@@ -344,6 +360,31 @@ class S3ObjectStore:
                 f"the backup storage refused {name}: {exc}"
             ) from exc
 
+    def write_file(self, name: str, path: Path) -> None:
+        # boto3's upload of a file by name (the parts read from the file by
+        # the threads that send them) is much faster than from a stream, whose
+        # parts one thread reads in turn into memory.
+        from boto3.exceptions import S3UploadFailedError
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(
+            multipart_threshold=PART_SIZE,
+            multipart_chunksize=PART_SIZE,
+            max_concurrency=FILE_UPLOAD_CONCURRENCY,
+        )
+        try:
+            with _s3_errors(name):
+                self._client.upload_file(
+                    str(path), self._bucket, self._key(name), Config=config
+                )
+        except S3UploadFailedError as exc:
+            raise StorageUnavailable(
+                f"the backup storage refused {name}: {exc}"
+            ) from exc
+
+    def local_file(self, name: str) -> Path | None:
+        return None
+
     def put(self, name: str, data: bytes) -> None:
         with _s3_errors(name):
             self._client.put_object(Bucket=self._bucket, Key=self._key(name), Body=data)
@@ -353,12 +394,23 @@ class S3ObjectStore:
             return handle.read()
 
     def exists(self, name: str) -> bool:
-        with _s3_errors(name):
-            return self.storage.exists(name)
+        return self._head(name) is not None
 
     def size(self, name: str) -> int:
-        with _s3_errors(name):
-            return self.storage.size(name)
+        head = self._head(name)
+        if head is None:
+            raise ObjectMissing(f"{name} is not in the backup storage")
+        return head["ContentLength"]
+
+    def _head(self, name: str) -> dict | None:
+        """Return the object's metadata (a HEAD request), None if it is absent."""
+        try:
+            with _s3_errors(name):
+                return self._client.head_object(
+                    Bucket=self._bucket, Key=self._key(name)
+                )
+        except ObjectMissing:
+            return None
 
     def delete(self, name: str) -> None:
         with _s3_errors(name):
@@ -404,6 +456,36 @@ class S3ObjectStore:
                     Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                 )
         return len(uploads)
+
+
+def _client_of(storage):
+    """Return the boto3 S3 client of a django-storages ``S3Storage``.
+
+    Built as the storage builds its connection, from the same settings, but a
+    client rather than a resource: the resource (which only wraps a client)
+    costs another load of boto3's model files, a tenth of a second at every
+    start of a command. One client per storage serves every thread (boto3's
+    clients are thread-safe; its resources and sessions are not).
+    """
+    client = storage.__dict__.get(_CLIENT_ATTRIBUTE)
+    if client is None:
+        with _client_lock:
+            client = storage.__dict__.get(_CLIENT_ATTRIBUTE)
+            if client is None:
+                client = storage._create_session().client(
+                    "s3",
+                    region_name=storage.region_name,
+                    use_ssl=storage.use_ssl,
+                    endpoint_url=storage.endpoint_url,
+                    config=storage.client_config,
+                    verify=storage.verify,
+                )
+                setattr(storage, _CLIENT_ATTRIBUTE, client)
+    return client
+
+
+_CLIENT_ATTRIBUTE = "_talowa_s3_client"
+_client_lock = threading.Lock()
 
 
 class _MultipartWriter:

@@ -7,6 +7,9 @@ from django.views.generic import RedirectView
 
 from talowa_admin import monitoring, views
 
+# The admin modules register here, not at start-up (talowa_admin.apps).
+admin.autodiscover()
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="me", permanent=False)),
     path("admin/", admin.site.urls),

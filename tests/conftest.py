@@ -2,7 +2,8 @@
 
 - The session writes nothing into the repository's ``var/``: ``TALOWA_DATA_DIR``
   points at a temporary directory for the whole run (see ``pytest_configure``),
-  and passwords are hashed with a fast hasher.
+  and passwords are hashed with a fast hasher; the admin registrations are
+  loaded, as in the web process.
 - ``data_dir`` gives one test its own data directory and file storages.
 - ``make_user`` and ``role_user`` build end users and staff users in a role.
 - Tests marked ``postgres`` skip unless the database is PostgreSQL; tests
@@ -16,6 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,10 @@ def pytest_configure(config: pytest.Config) -> None:
     _session_overrides = override_settings(**overrides)
     _session_overrides.enable()
     rebind_file_field_storages(setattr)
+    # The web process loads the URLconf, and with it the admin registrations,
+    # at start (talowa_admin.wsgi); tests that read the admin's registry see
+    # them as it does, before their first request.
+    import_module(django_settings.ROOT_URLCONF)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -169,9 +169,11 @@ def test_a_corrupted_source_archive_is_reported_and_kept(
     assert path.read_bytes() == bytes(data)  # the source is kept as it was
     s3 = object_store("backups-s3")
     assert not s3.exists(broken.object_key)
+    # Its sidecar copies, written beside the archive, were removed again.
     assert s3.list("archives") == sorted(
         [f"archives/{ids[1]}.tbk", f"archives/{ids[1]}.tbk.key"]
     )
+    assert s3.list("sidecar-copies") == [f"sidecar-copies/archives/{ids[1]}.tbk.key"]
     assert Backup.objects.get(pk=ids[1]).storage == "backups-s3"
 
 

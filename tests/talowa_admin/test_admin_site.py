@@ -1,6 +1,11 @@
-"""The admin site builds its app list only for pages that show it."""
+"""The admin site: loaded where needed, its app list built only where shown."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -8,9 +13,8 @@ from django.utils.functional import empty
 
 from talowa_admin.roles import BACKUP_VIEWER
 
-pytestmark = pytest.mark.django_db
 
-
+@pytest.mark.django_db
 def test_a_list_page_leaves_the_app_list_unbuilt_and_the_index_shows_it(
     client, role_user
 ):
@@ -26,3 +30,40 @@ def test_a_list_page_leaves_the_app_list_unbuilt_and_the_index_shows_it(
     labels = [app["app_label"] for app in index.context["app_list"]]
     assert "backups" in labels
     assert reverse("admin:backups_backup_changelist") in index.content.decode()
+
+
+START_AND_CHECK = """
+import sys
+
+import django
+
+django.setup()
+admin_modules = ("talowa_admin.admin", "talowa_admin.dashboard", "backups.admin")
+print(sorted(name for name in admin_modules if name in sys.modules))
+
+from django.contrib import admin
+from django.core.checks import run_checks
+
+from backups.models import Backup
+
+run_checks(tags=["admin"])
+print(Backup in admin.site._registry)
+"""
+
+
+def test_start_up_leaves_the_admin_to_the_urlconf_and_the_admin_check(tmp_path):
+    """Commands start without the admin modules; ``check`` still sees them."""
+    done = subprocess.run(
+        [sys.executable, "-c", START_AND_CHECK],
+        cwd=Path(__file__).resolve().parents[2],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "talowa_admin.settings",
+            "TALOWA_DATA_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "True"]
