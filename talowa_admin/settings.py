@@ -392,10 +392,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": f"{_VALIDATORS}.CommonPasswordValidator"},
     {"NAME": f"{_VALIDATORS}.NumericPasswordValidator"},
 ]
-# Django's ModelBackend, reading a user's permissions in one query instead of
-# two (talowa_admin/auth_backend.py). Sessions record the backend's path: the
-# sessions made under another backend end, once, when this one takes over.
+# Django's ModelBackend and database sessions, reading the session, its user
+# and their permissions in plain SQL (talowa_admin/auth_backend.py and
+# sessions.py). Sessions record the backend's path: the sessions made under
+# another backend end, once, when this one takes over.
 AUTHENTICATION_BACKENDS = ["talowa_admin.auth_backend.RoleModelBackend"]
+SESSION_ENGINE = "talowa_admin.sessions"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "me"
 LOGOUT_REDIRECT_URL = "login"

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
+from django.utils import timezone
 
 from talowa_admin.auth_backend import RoleModelBackend
 from talowa_admin.roles import ROLES
@@ -76,3 +77,19 @@ def test_a_changed_permission_counts_at_the_next_request(client, role_user):
     assert client.get(url).status_code == 403
     viewer.user_permissions.add(Permission.objects.get(codename="view_backup"))
     assert client.get(url).status_code == 200
+
+
+def test_the_sessions_user_is_the_one_model_backend_loads(make_user, django_user_model):
+    user = make_user(first_name="Asha", email="asha@example.org")
+    django_user_model.objects.filter(pk=user.pk).update(last_login=timezone.now())
+    inactive = make_user(is_active=False)
+
+    def fields(found):
+        return {k: v for k, v in vars(found).items() if k != "_state"}
+
+    loaded = RoleModelBackend().get_user(user.pk)
+    assert fields(loaded) == fields(ModelBackend().get_user(user.pk))
+    assert loaded.last_login is not None and timezone.is_aware(loaded.last_login)
+    assert not loaded._state.adding and loaded._state.db == "default"
+    assert RoleModelBackend().get_user(inactive.pk) is None
+    assert RoleModelBackend().get_user(10**9) is None
