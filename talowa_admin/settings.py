@@ -243,7 +243,8 @@ STORAGES = {
     "backups-s3": _s3_backup_storage,
     "staticfiles": {
         "BACKEND": (
-            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            # whitenoise's, each file's URL worked out once per process
+            "talowa_admin.staticfiles.StaticFilesStorage"
             if PRODUCTION
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         ),
