@@ -7,10 +7,14 @@ one that does not exist.
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -58,9 +62,27 @@ def my_data(request: HttpRequest) -> HttpResponse:
     context = {
         "counts": user_data_counts(user=request.user),
         "form": form,
+        "choices": _choices(form) if form.is_bound else _blank_choices(),
         "exports": [(job, _download_token(job)) for job in jobs],
     }
     return render(request, "me/data.html", context, status=400 if form.errors else 200)
+
+
+def _choices(form: ExportRequestForm) -> str:
+    """The form's choices (format, messages, data) with its errors, as HTML."""
+    return mark_safe(  # a template's output, escaped there
+        render_to_string("me/_export_choices.html", {"form": form}).strip()
+    )
+
+
+@cache
+def _blank_choices() -> str:
+    """The choices of the form not yet filled in, the same on every page load.
+
+    Rendered once per process: its eleven radio buttons and check boxes,
+    each a template of Django's form renderer, were a third of the page.
+    """
+    return _choices(ExportRequestForm())
 
 
 @login_required

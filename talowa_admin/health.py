@@ -36,11 +36,14 @@ def database_ready() -> bool:
 
     With a connection pool (production on PostgreSQL) the probe borrows from
     that pool, the one requests use, but waits at most ``READINESS_POOL_WAIT``.
+    Django opens its pool at a request's first query; a probe can come first
+    (a worker just started), so it opens the pool itself.
     """
     connection = connections["default"]
     try:
         pool = getattr(connection, "pool", None)  # None unless OPTIONS["pool"]
         if pool is not None:
+            pool.open()  # does nothing when already open
             raw = pool.getconn(timeout=READINESS_POOL_WAIT)
             try:
                 raw.execute("SELECT 1").fetchone()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils import timezone
 from django_q.tasks import async_task
 
 from talowa_admin.audit import record_audit_event
@@ -65,10 +66,27 @@ def recent_results(group: str, *, limit: int = 5) -> list:
 
 
 def queued_count() -> int | None:
-    """Return how many tasks wait in the queue, when the broker can tell."""
+    """Return how many tasks wait in the queue, when the broker can tell.
+
+    The ORM broker's own count (``ORM.queue_size``) is the same query, but
+    the broker, built and asked, closes the database connection twice
+    (``close_old_connections``): in a request, that handed the connection
+    back to the pool and the next query borrowed and checked it again.
+    """
     from django_q.brokers import get_broker
+    from django_q.conf import Conf
 
     try:
+        # get_broker()'s order: the ORM broker unless another one is named.
+        if Conf.ORM and not (
+            Conf.BROKER_CLASS or Conf.IRON_MQ or isinstance(Conf.SQS, dict)
+        ):
+            from django_q.models import OrmQ
+
+            waiting = OrmQ.objects.using(Conf.ORM).filter(
+                key=Conf.CLUSTER_NAME, lock__lte=timezone.now()
+            )
+            return waiting.count()
         return get_broker().queue_size()
     except Exception:  # a broker that cannot count is not an error here
         return None

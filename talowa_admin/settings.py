@@ -243,7 +243,8 @@ STORAGES = {
     "backups-s3": _s3_backup_storage,
     "staticfiles": {
         "BACKEND": (
-            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            # whitenoise's, each file's URL worked out once per process
+            "talowa_admin.staticfiles.StaticFilesStorage"
             if PRODUCTION
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         ),
@@ -392,6 +393,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": f"{_VALIDATORS}.CommonPasswordValidator"},
     {"NAME": f"{_VALIDATORS}.NumericPasswordValidator"},
 ]
+# Django's ModelBackend and database sessions, reading the session, its user
+# and their permissions in plain SQL (talowa_admin/auth_backend.py and
+# sessions.py). Sessions record the backend's path: the sessions made under
+# another backend end, once, when this one takes over.
+AUTHENTICATION_BACKENDS = ["talowa_admin.auth_backend.RoleModelBackend"]
+SESSION_ENGINE = "talowa_admin.sessions"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "me"
 LOGOUT_REDIRECT_URL = "login"

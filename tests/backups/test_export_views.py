@@ -140,6 +140,38 @@ def test_bad_choices_are_explained_on_the_form(client, world, fields, message):
     assert not ExportJob.objects.exists()
 
 
+def test_a_refused_form_shows_what_was_chosen_not_the_blank_form(client, world):
+    client.force_login(world.asha)
+    html = ask(client, format="csv", data_types=[]).content.decode()
+    assert 'value="csv" id="id_format_1" required checked>' in html
+    assert 'value="html" id="id_format_3" required>' in html  # not the initial
+    assert 'value="messages" id="id_data_types_0" aria-invalid="true">' in html
+
+
+def test_the_blank_forms_choices_are_rendered_once_the_same_each_time(client, world):
+    from django.test.signals import template_rendered
+
+    client.force_login(world.asha)
+    first = client.get(DATA).content.decode()
+    rendered = []
+
+    def seen(sender, template, **kwargs):
+        rendered.append(template.name)
+
+    template_rendered.connect(seen)
+    try:
+        again = client.get(DATA).content.decode()
+    finally:
+        template_rendered.disconnect(seen)
+    assert not [name for name in rendered if name.startswith("django/forms/")]
+    assert 'value="html" id="id_format_3" required checked>' in again
+    blank = client.get(DATA).context["form"]
+    for bound_field in (blank["format"], blank["data_types"], blank["scope"]):
+        for choice in bound_field:
+            assert str(choice.tag()) in first
+            assert str(choice.tag()) in again
+
+
 def test_a_second_export_waits_for_the_first(client, world):
     client.force_login(world.asha)
     ask(client)

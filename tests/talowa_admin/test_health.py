@@ -131,6 +131,22 @@ def test_the_production_server_answers_a_load_balancers_probes(tmp_path):
         _stop(server)
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_fresh_worker_on_a_pooled_database_is_ready_at_the_first_probe(tmp_path):
+    # Production on PostgreSQL borrows from a pool, which Django opens at a
+    # request's first query: the probe, first of all, opens it itself.
+    from django.db import connection
+
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    server, port = _serve(tmp_path, url)
+    try:
+        assert _get(port, "/readyz", "10.0.0.7")[:2] == (200, b'{"status": "ok"}')
+    finally:
+        _stop(server)
+
+
 def test_readiness_fails_without_a_database_and_says_nothing_more(tmp_path):
     # Nothing listens on port 1: every connection is refused.
     url = "postgres://talowa:hunter2-secret@127.0.0.1:1/talowa"
