@@ -254,8 +254,9 @@ def role_user(db, django_user_model) -> Callable[..., Any]:
 def sync_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run queued django-q2 tasks inline, in the request that queues them.
 
-    The same task functions run as a worker would run them; one end-to-end
-    test starts a real ``qcluster`` instead (tests/backups/test_worker_e2e.py).
+    The same task functions run as a worker would run them; the end-to-end
+    tests of tests/test_schedules_in_a_real_cluster.py start a real
+    ``qcluster`` instead.
     """
     from django_q.conf import Conf
 
