@@ -87,17 +87,18 @@ def sync_roles(apps) -> None:
     """
     group_model = apps.get_model("auth", "Group")
     permission_model = apps.get_model("auth", "Permission")
+    labels = set().union(*ROLE_PERMISSIONS.values())
+    # One query for every listed permission, not one per permission: this
+    # runs after every ``migrate`` (and every flush of a test database).
+    existing = {
+        f"{app_label}.{codename}": pk
+        for pk, app_label, codename in permission_model.objects.filter(
+            codename__in={label.split(".", 1)[1] for label in labels}
+        ).values_list("pk", "content_type__app_label", "codename")
+    }
     for role, wanted in ROLE_PERMISSIONS.items():
         group, _ = group_model.objects.get_or_create(name=role)
-        found = []
-        for label in sorted(wanted):
-            app_label, codename = label.split(".", 1)
-            perm = permission_model.objects.filter(
-                content_type__app_label=app_label, codename=codename
-            ).first()
-            if perm is not None:
-                found.append(perm)
-        group.permissions.set(found)
+        group.permissions.set([existing[name] for name in wanted if name in existing])
 
 
 def sync_roles_after_migrate(sender, *, apps=None, using="default", **kwargs) -> None:

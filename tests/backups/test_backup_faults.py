@@ -25,6 +25,7 @@ from backups.storage import PARTIAL_MARKER, object_store
 from messaging.models import Message
 from talowa_admin.liveness import HOST
 from tests.backups.conftest import HINDI
+from tests.recovery.conftest import TEMPLATES
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,6 +60,16 @@ def child_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
+def give_the_child_a_database(env: dict[str, str]) -> None:
+    """On SQLite, give ``child_env``'s processes a migrated database of their own.
+
+    A child cannot see this test's in-memory database; on PostgreSQL it uses
+    the test database itself.
+    """
+    if connection.vendor == "sqlite":
+        TEMPLATES.copy_into("sqlite", env["DATABASE_URL"].removeprefix("sqlite:///"))
+
+
 def run_manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -72,9 +83,7 @@ def run_manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 def test_killed_backup_leaves_nothing_that_looks_finished(data_dir, settings):
     env = child_env(data_dir)
-    if connection.vendor == "sqlite":
-        # The child cannot see this test's in-memory database: give it its own.
-        assert run_manage(env, "migrate", "-v0").returncode == 0
+    give_the_child_a_database(env)
     seeded = run_manage(
         env,
         "seed_messaging",
@@ -148,8 +157,7 @@ print(create_full_backup(), flush=True)
 def test_two_backups_of_one_scope_at_once_one_refused_one_complete(data_dir):
     key = base64.b64encode(os.urandom(32)).decode()
     env = child_env(data_dir) | {"TALOWA_BACKUP_KEYS": f"k1:{key}"}  # no warning
-    if connection.vendor == "sqlite":
-        assert run_manage(env, "migrate", "-v0").returncode == 0
+    give_the_child_a_database(env)
     seeded = run_manage(
         env, "seed_messaging", "--users", "10", "--conversations", "20",
         "--messages", "2000", "--calls", "50", "--media", "10", "--noinput",

@@ -74,8 +74,7 @@ def test_an_export_imported_into_an_empty_deployment_equals_the_source(
 ):
     source = tmp_path / f"asha.{fmt}.zip"
     export("asha", fmt, source)
-    url = deployment.url("sqlite")
-    deployment.manage(url, "migrate", "-v0")
+    url = deployment.url("sqlite", migrated=True)
 
     first = json.loads(
         deployment.manage(

@@ -113,8 +113,7 @@ def test_backup_of_a_retired_key_survives_one_lost_sidecar_copy(
 
     assert verify_backup(backup).ok
     # A new, empty database: the catalog is rebuilt from the storage alone.
-    url = scratch.url(connection.vendor)
-    _manage(scratch, url, endpoint, "migrate", "-v0")
+    url = scratch.url(connection.vendor, migrated=True)
     listed = json.loads(
         _manage(
             scratch, url, endpoint, "list_backups", "--from-storage", "--json"

@@ -91,9 +91,8 @@ def test_file_to_s3_and_back_then_restore_from_s3_alone(s3_target, world, scratc
     assert AuditEvent.objects.filter(action="backup.migrate").count() == 1
 
     # The bucket alone (no catalog, no file storage) restores into a new database.
-    url = scratch.url(connection.vendor)
+    url = scratch.url(connection.vendor, migrated=True)
     env = s3_env(s3_target)
-    scratch.manage(url, "migrate", "-v0")
     rebuilt = run_manage(
         scratch, url, env, "list_backups", "--from-storage", "--rebuild-catalog"
     )
@@ -250,9 +249,8 @@ def test_killed_mid_migration_then_rerun_completes(moto_endpoint, data_dir, scra
     requests.post(f"{endpoint}/moto-api/reset", timeout=10)
     client = make_client(endpoint)
     client.create_bucket(Bucket=BUCKET)
-    url = scratch.url(connection.vendor)
+    url = scratch.url(connection.vendor, migrated=True)
     env = {**scratch.env(url), **s3_env(endpoint), "TALOWA_BACKUP_STORAGE": "file"}
-    scratch.manage(url, "migrate", "-v0")
     made = subprocess.run(
         [sys.executable, "-c", MAKE_CHAIN % {"count": 8, "size": 3_000_000}],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=True,

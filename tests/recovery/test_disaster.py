@@ -48,8 +48,7 @@ def test_restore_into_an_empty_database_that_never_saw_the_backup(world, scratch
     last = create_incremental_backup()
     expected = _as_tuples(_state_of_this_database())
     engine = connection.vendor
-    url = scratch.url(engine)
-    scratch.manage(url, "migrate", "-v0")
+    url = scratch.url(engine, migrated=True)
     listed = json.loads(
         scratch.manage(url, "list_backups", "--from-storage", "--json").stdout
     )
@@ -93,8 +92,7 @@ def test_a_chain_restored_into_an_empty_database_equals_the_live_data(
     last = create_incremental_backup()
     expected = _as_tuples(_state_of_this_database())
     expected_accounts = [tuple(row) for row in json.loads(json.dumps(account_state()))]
-    url = scratch.url(connection.vendor)
-    scratch.manage(url, "migrate", "-v0")
+    url = scratch.url(connection.vendor, migrated=True)
     scratch.manage(url, "restore_backup", last, "--noinput", "--no-pre-restore-backup")
     assert scratch.state(url) == expected
     assert scratch.accounts(url) == expected_accounts
@@ -106,8 +104,7 @@ def test_backup_restores_into_the_other_engine(world, scratch):
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
     backup_id = create_full_backup()
     expected = _as_tuples(_state_of_this_database())
-    url = scratch.url(other)
-    scratch.manage(url, "migrate", "-v0")
+    url = scratch.url(other, migrated=True)
     scratch.manage(
         url, "restore_backup", backup_id, "--noinput", "--no-pre-restore-backup"
     )
@@ -139,8 +136,7 @@ def test_restore_on_another_engine_and_machine_writes_the_media_bytes(
     shutil.copytree(data_dir / "backups", elsewhere / "backups")
     monkeypatch.setenv("TALOWA_BACKUP_KEYS", (data_dir / DEV_KEY_FILENAME).read_text())
     machine = Scratch(tmp_path, elsewhere)
-    url = scratch.url(other)
-    machine.manage(url, "migrate", "-v0")
+    url = scratch.url(other, migrated=True)
     machine.manage(
         url, "restore_backup", backup_id, "--noinput", "--no-pre-restore-backup"
     )
@@ -202,8 +198,7 @@ KEEP_TEN_YEARS = (
 def test_killed_restore_leaves_every_table_as_it_was(world, scratch, moment):
     if moment == "swapping" and connection.vendor != "postgresql":
         pytest.skip("only system restores on PostgreSQL swap staged tables in")
-    url = scratch.url(connection.vendor)
-    scratch.manage(url, "migrate", "-v0")
+    url = scratch.url(connection.vendor, migrated=True)
     scratch.manage(
         url,
         "seed_messaging",

@@ -16,9 +16,13 @@ import subprocess
 import sys
 
 import pytest
-from django.db import connection
 
-from tests.backups.test_backup_faults import ROOT, child_env, run_manage
+from tests.backups.test_backup_faults import (
+    ROOT,
+    child_env,
+    give_the_child_a_database,
+    run_manage,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,8 +124,7 @@ def killed_restore(data_dir, scope: str, script: str = KILL_AFTER_COMMIT) -> dic
     """Back up, change the data, restore with a kill right after the commit."""
     backup_args, restore_args = SCOPES[scope]
     env = child_env(data_dir)
-    if connection.vendor == "sqlite":
-        manage_ok(env, "migrate", "-v0")
+    give_the_child_a_database(env)
     manage_ok(
         env,
         *("seed_messaging", "--users", "4", "--conversations", "6"),

@@ -60,8 +60,7 @@ print(json.dumps({"live": live, "archived": archived, "tombstones": stones,
 
 
 def test_a_killed_cleanup_keeps_finished_batches_and_a_rerun_completes(scratch):  # noqa: F811
-    url = scratch.url(connection.vendor)
-    scratch.manage(url, "migrate", "-v0")
+    url = scratch.url(connection.vendor, migrated=True)
     scratch.manage(url, "shell", "-c", SEED)
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-c", SLOW_CLEANUP],
