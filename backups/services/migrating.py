@@ -33,7 +33,12 @@ Invariants:
 Steps for each backup: 1. copy (or verify) the archive and, at the same time,
 both sidecar copies (a sidecar copied beside an archive that failed is
 removed); 2. switch the catalog; 3. with ``delete_source``, delete the
-source's archive and sidecars.
+source's archive and sidecars. Step 1 runs in ``COPY_LANES`` threads, a few
+backups at once (a small backup's copy is mostly request round trips), and
+never touches the database; steps 2 and 3 run in the calling thread, in the
+backups' order, each as soon as its copy is done. One archive larger than a
+single request travels at a time, so memory stays that of one multipart
+upload.
 """
 
 from __future__ import annotations
@@ -41,9 +46,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from django.db import transaction
@@ -63,6 +69,7 @@ MIGRATION_LOCK = locks.BACKUP_OBJECTS_LOCK  # expiry takes it too
 COPY_CHUNK = 1024 * 1024
 # Archives up to this size are copied in one request, through memory.
 SMALL_OBJECT = PART_SIZE
+COPY_LANES = 3  # backups copied at once (step 1); switches stay in order
 
 Item = StorageMigrationItem
 Progress = Callable[[StorageMigration], None]
@@ -207,10 +214,28 @@ def _run(run: StorageMigration, *, progress: Progress | None) -> None:
         for prefix in ("archives", COPY_PREFIX.rstrip("/")):
             target.remove_partials(prefix)  # left by a killed run
     _plan(run)
-    for item in run.items.exclude(state__in=[Item.State.DONE, Item.State.FAILED]):
-        _migrate_item(run, item, target)
-        if progress:
-            progress(run)
+    items = list(
+        run.items.exclude(state__in=[Item.State.DONE, Item.State.FAILED]).order_by("pk")
+    )
+    one_large = threading.Semaphore(1)
+    lanes = ThreadPoolExecutor(max_workers=COPY_LANES)
+    stopwatch = _Stopwatch()
+    try:
+        copies = {
+            item.pk: lanes.submit(
+                _copy_in_lane, backup, object_store(item.source), target, one_large
+            )
+            for item in items
+            if item.state == Item.State.PENDING
+            and (backup := _movable(item)) is not None
+        }
+        for item in items:
+            _migrate_item(run, item, target, copies.get(item.pk), stopwatch)
+            if progress:
+                progress(run)
+    finally:
+        # On an error in this thread, copies not yet started never start.
+        lanes.shutdown(cancel_futures=True)
     failed = run.items.filter(state=Item.State.FAILED).exists()
     run.finished_at = timezone.now()
     run.status = (
@@ -241,25 +266,69 @@ def _plan(run: StorageMigration) -> None:
     run.save(update_fields=["backups_total", "bytes_total"])
 
 
-def _migrate_item(run: StorageMigration, item: Item, target: ObjectStore) -> None:
+def _movable(item: Item) -> Backup | None:
+    """The item's backup if it is still complete at the item's source."""
     backup = Backup.objects.filter(pk=item.backup_id).first()
+    if (
+        backup is None
+        or backup.status != Backup.Status.COMPLETED
+        or backup.storage != item.source
+    ):
+        return None
+    return backup
+
+
+def _copy_in_lane(
+    backup: Backup,
+    source: ObjectStore,
+    target: ObjectStore,
+    one_large: threading.Semaphore,
+) -> dict[str, bool]:
+    """Step 1 in a copy lane: ``_copy_backup``, one large archive at a time."""
+    large = backup.stored_bytes > SMALL_OBJECT
+    with one_large if large else contextlib.nullcontext():
+        return _copy_backup(backup, source, target)
+
+
+class _Stopwatch:
+    """Laps of the copying: the run's seconds, however many lanes overlap."""
+
+    def __init__(self) -> None:
+        self.mark = time.monotonic()
+
+    def lap(self) -> float:
+        now = time.monotonic()
+        lap, self.mark = now - self.mark, now
+        return lap
+
+
+def _migrate_item(
+    run: StorageMigration,
+    item: Item,
+    target: ObjectStore,
+    copy: Future | None,
+    stopwatch: _Stopwatch,
+) -> None:
+    """Finish ``item``: wait for its ``copy`` (step 1), switch, delete the source.
+
+    ``copy`` is None for an item whose copy was not started: one already
+    switched by an earlier run, or one whose backup is no longer movable.
+    """
     if item.state == Item.State.PENDING:
-        if (
-            backup is None
-            or backup.status != Backup.Status.COMPLETED
-            or backup.storage != item.source
-        ):
+        if copy is None:
             # Expired, deleted or moved by someone else while the run was dead:
             # a copy a killed run left at the target is nobody's.
+            backup = Backup.objects.filter(pk=item.backup_id).first()
             _remove_unplaced_copy(run, item, backup, target)
             _set_state(run, item, Item.State.DONE)
             return
-        started = time.monotonic()
         try:
-            copied = _copy_backup(backup, object_store(item.source), target)
+            copied = copy.result()
         except BackupError as exc:
+            run.seconds += stopwatch.lap()
             _fail(run, item, str(exc))
             return
+        backup = Backup.objects.get(pk=item.backup_id)
         with transaction.atomic():
             switched = Backup.objects.filter(
                 pk=backup.pk, storage=item.source, status=Backup.Status.COMPLETED
@@ -267,7 +336,7 @@ def _migrate_item(run: StorageMigration, item: Item, target: ObjectStore) -> Non
             run.objects_copied += sum(copied.values())
             run.objects_skipped += len(copied) - sum(copied.values())
             run.bytes_copied += item.bytes if copied[backup.object_key] else 0
-            run.seconds += time.monotonic() - started
+            run.seconds += stopwatch.lap()
             # Not switched (the backup left the catalog meanwhile): its
             # source is not this run's to delete, and its copy is nobody's.
             _set_state(run, item, Item.State.SWITCHED if switched else Item.State.DONE)
