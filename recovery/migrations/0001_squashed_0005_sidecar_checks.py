@@ -3,6 +3,13 @@
 Django applies this migration instead of the five it replaces when none of
 them is applied, and the originals where they are, so existing databases
 migrate on as before.
+
+It depends on backups' squashed migration, not on backups 0008 as 0005 does:
+a roll-back to one of backups' originals (``migrate backups 0005``) reads the
+graph without replacements, where a dependency on 0008 would make this
+migration one to roll back as well as the originals it replaces. Where
+backups' originals are in use, Django points the dependency at the last of
+them.
 """
 
 import django.db.models.deletion
@@ -43,7 +50,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        ('backups', '0008_backup_storage_names_its_place'),
+        ('backups', '0001_squashed_0009_schedule_run_heartbeat'),
     ]
 
     operations = [

@@ -4,6 +4,13 @@ Django applies this migration instead of the three it replaces when none of
 them is applied, and the originals where they are, so existing databases
 migrate on as before. The archive tables' references carry no database
 constraint and index only ``batch`` (0003).
+
+It depends on messaging's squashed migration, not on messaging 0003 as 0002
+does: ``migrate messaging 0002_tombstone_triggers`` on a database built by
+the squashed migrations reads the graph without replacements, where a
+dependency on 0003 would make this migration one to roll back as well as
+the originals it replaces. Where messaging's originals are in use, Django
+points the dependency at the last of them.
 """
 
 import django.db.models.deletion
@@ -20,7 +27,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        ('messaging', '0003_drop_indexes_covered_by_composite_ones'),
+        ('messaging', '0001_squashed_0004_account_changes_and_database_stamps'),
     ]
 
     operations = [
