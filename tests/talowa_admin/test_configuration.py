@@ -286,7 +286,11 @@ def test_manage_py_still_applies_settings_given_on_the_command_line(tmp_path):
 def test_a_partial_migrate_of_an_empty_database_works_and_the_full_one_completes_it(
     tmp_path,
 ):
-    partial = run_manage("migrate", "messaging", "0002", TALOWA_DATA_DIR=str(tmp_path))
+    # Only messaging and what it needs: contenttypes stays at 0001, and the
+    # recovery and talowa_admin tables do not exist yet. (On an empty database
+    # Django applies the squashed migration; a target among the migrations it
+    # replaces, such as messaging 0002, is no longer a node there.)
+    partial = run_manage("migrate", "messaging", TALOWA_DATA_DIR=str(tmp_path))
     assert partial.returncode == 0, partial.stderr
     full = run_manage("migrate", TALOWA_DATA_DIR=str(tmp_path))
     assert full.returncode == 0, full.stderr
