@@ -99,6 +99,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def run(options: argparse.Namespace, work: Path) -> int:
+    machine_line = machine()  # its load average before the work
     data_dir = work / "data"
     url = (
         f"sqlite:///{work / 'load.sqlite3'}"
@@ -155,7 +156,7 @@ def run(options: argparse.Namespace, work: Path) -> int:
         sample()
     finally:
         server.stop()
-    return report(options, result, server, size, made["bytes"])
+    return report(options, result, server, machine_line, size, made["bytes"])
 
 
 def production_env(env: dict[str, str], data_dir: Path) -> dict[str, str]:
@@ -451,7 +452,9 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def report(options, result: Result, server: Server, size: str, export_bytes) -> int:
+def report(
+    options, result: Result, server: Server, machine_line: str, size: str, export_bytes
+) -> int:
     every = [v for values in result.latencies.values() for v in values]
     errors = sum(result.errors.values())
 
@@ -475,7 +478,7 @@ def report(options, result: Result, server: Server, size: str, export_bytes) -> 
         rows.append(row(shown, values, result.errors[path]))
     rows.append(row("all", every, errors))
     print()
-    print(machine())
+    print(machine_line)
     print(f"{size}; the export downloaded: {export_bytes / 1e3:,.1f} kB")
     print(
         table(
