@@ -18,6 +18,7 @@ import pytest
 from django.core import signing
 from django.core.files.storage import storages
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -33,7 +34,7 @@ from backups.exports import (
 from backups.models import Backup, ExportJob
 from backups.services import exporting
 from backups.storage import PARTIAL_MARKER
-from messaging.models import Message, Participant
+from messaging.models import Conversation, Message, Participant
 from talowa_admin.models import AuditEvent
 from tests.backups.conftest import TELUGU
 
@@ -65,24 +66,42 @@ def audited(action: str, job: ExportJob | None = None) -> bool:
 
 # --- The brief's API ---------------------------------------------------------
 def test_export_user_data_reads_like_the_briefs_test(world):
+    # Begun a day ago, sent an hour ago, one message edited since: no two
+    # fields of a row hold the same value by chance (created_at and
+    # updated_at, is_edited and is_deleted), so a field exported from the
+    # wrong column shows.
+    Conversation.objects.update(created_at=F("created_at") - timedelta(days=1))
+    Message.objects.filter(sender=world.asha).update(
+        created_at=F("created_at") - timedelta(hours=1)
+    )
+    Message.objects.filter(body=TELUGU).update(is_edited=True)
     result = exporting.export_user_data(world.asha, format="json")
     job = ExportJob.objects.get(pk=result.export_id)
     document = json.loads(open_archive(job).read("export.json"))
 
-    # Her two conversations, each with her own role and join time; nobody
-    # else's conversation, and her messages only.
-    mine = Participant.objects.filter(user=world.asha).order_by("conversation_id")
+    def read(row: dict, *times: str) -> dict:
+        return {**row, **{name: parse_datetime(row[name]) for name in times}}
+
+    # Her two conversations, each with her own role and join time and every
+    # field as stored; nobody else's conversation.
+    mine = (
+        Participant.objects.filter(user=world.asha)
+        .select_related("conversation")
+        .order_by("conversation_id")
+    )
     assert [
-        (c["id"], c["kind"], c["title"], c["role"], parse_datetime(c["joined_at"]))
+        read(c, "joined_at", "created_at", "updated_at")
         for c in document["conversations"]
     ] == [
-        (
-            p.conversation_id,
-            p.conversation.kind,
-            p.conversation.title,
-            p.role,
-            p.joined_at,
-        )
+        {
+            "id": p.conversation_id,
+            "kind": p.conversation.kind,
+            "title": p.conversation.title,
+            "role": p.role,
+            "joined_at": p.joined_at,
+            "created_at": p.conversation.created_at,
+            "updated_at": p.conversation.updated_at,
+        }
         for p in mine
     ]
     assert [c["id"] for c in document["conversations"]] == [
@@ -90,8 +109,25 @@ def test_export_user_data_reads_like_the_briefs_test(world):
         world.group.pk,
     ]
     assert document["conversations"][1]["title"] == "Village council"
-    sent = Message.objects.filter(sender=world.asha).order_by("id")
-    assert [m["id"] for m in document["messages"]] == [m.pk for m in sent]
+    # Her messages only, each whole: what she wrote, where, when and how.
+    sent = Message.objects.filter(sender=world.asha).order_by(
+        "conversation_id", "created_at", "id"
+    )
+    assert [read(m, "created_at", "updated_at") for m in document["messages"]] == [
+        {
+            "id": m.pk,
+            "conversation_id": m.conversation_id,
+            "sender": world.asha.get_username(),
+            "kind": m.kind,
+            "body": m.body,
+            "is_edited": m.is_edited,
+            "is_deleted": m.is_deleted,
+            "created_at": m.created_at,
+            "updated_at": m.updated_at,
+            "metadata": m.metadata,
+        }
+        for m in sent
+    ]
     assert TELUGU in {m["body"] for m in document["messages"]}
 
 
