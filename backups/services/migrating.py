@@ -16,8 +16,8 @@ Invariants:
 - A source object is deleted only with ``delete_source`` and only after the
   switch; two aliases of one place never count as source and target.
 - A source archive whose bytes do not have the catalog's SHA-256 is not
-  copied (its partial target object is removed): the item fails, the source
-  stays, the run ends "completed with errors".
+  kept at the target (a copy made of it, whole or partial, is removed): the
+  item fails, the source stays, the run ends "completed with errors".
 - An object appears at the target only once complete (``backups.storage``);
   a rerun after a crash resumes the dead run, finds the archives already at
   the target, verifies them and does not copy them again (sidecars, a few
@@ -428,16 +428,16 @@ def _copy_archive(backup: Backup, source: ObjectStore, target: ObjectStore) -> b
             raise corrupted
         target.put(key, data)
     elif local is not None:
-        # Checked first, then sent by name: the target's fastest way in. The
-        # read-back below proves that what arrived is what was checked.
-        if sha256_of(source, key) != expected:
-            raise corrupted
+        # Sent by name, the target's fastest way in, and not read here first:
+        # a copy read back with the catalog's SHA-256 proves its source intact.
         target.write_file(key, local)
     else:
         with source.open_read(key) as reader:
             target.write_from(key, _Checked(reader, expected, corrupted))
     if sha256_of(target, key) != expected:
         target.delete(key)
+        if local is not None and sha256_of(source, key) != expected:
+            raise corrupted  # the source is damaged, not the copy
         raise StorageUnavailable(
             f"the copy of {key} read back from the target does not match the "
             "catalog's SHA-256; it was removed: rerun migrate_backups"
