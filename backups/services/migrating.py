@@ -328,21 +328,20 @@ def _migrate_item(
             run.seconds += stopwatch.lap()
             _fail(run, item, str(exc))
             return
-        backup = Backup.objects.get(pk=item.backup_id)
         with transaction.atomic():
             switched = Backup.objects.filter(
-                pk=backup.pk, storage=item.source, status=Backup.Status.COMPLETED
+                pk=item.backup_id, storage=item.source, status=Backup.Status.COMPLETED
             ).update(storage=run.target)
             run.objects_copied += sum(copied.values())
             run.objects_skipped += len(copied) - sum(copied.values())
-            run.bytes_copied += item.bytes if copied[backup.object_key] else 0
+            run.bytes_copied += item.bytes if copied[item.object_key] else 0
             run.seconds += stopwatch.lap()
             # Not switched (the backup left the catalog meanwhile): its
             # source is not this run's to delete, and its copy is nobody's.
             _set_state(run, item, Item.State.SWITCHED if switched else Item.State.DONE)
         if not switched:
             _remove_unplaced_copy(
-                run, item, Backup.objects.filter(pk=backup.pk).first(), target
+                run, item, Backup.objects.filter(pk=item.backup_id).first(), target
             )
     if item.state == Item.State.SWITCHED:
         if run.delete_source:
