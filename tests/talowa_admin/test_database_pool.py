@@ -76,11 +76,13 @@ def test_production_requests_borrow_one_pooled_connection(tmp_path):
     assert seen["pool_class"] == "psycopg_pool.pool.ConnectionPool"
     assert seen["pool"]["max_size"] == 4 and seen["conn_max_age"] == 0
     # Six requests borrowed from the pool and gave back at their end. The
-    # pool opened its one connection and, since the first request came while
-    # that was under way, a second: six requests, two server processes.
+    # pool opens its one connection and, if the first request comes while
+    # that is under way, a second; the requests were answered by one or both
+    # of those server processes and by no other (which of the two a borrow
+    # gets depends on when the pool's growth thread finishes).
     assert seen["stats"]["requests_num"] == 6
     assert seen["stats"]["connections_num"] <= 2
-    assert seen["backends"] == seen["stats"]["connections_num"]
+    assert 1 <= seen["backends"] <= seen["stats"]["connections_num"]
     assert seen["held_after_request"] is False
 
 
