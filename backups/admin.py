@@ -493,12 +493,15 @@ class BackupAdmin(ReadOnlyAdmin):
                 request, "Only completed backups can be verified.", messages.WARNING
             )
             return
-        queue.enqueue(
+        queue.enqueue_and_audit(
             "backups.tasks.verify_backups",
             ids,
             request.user.pk,
             name=f"verify {len(ids)} backup(s)",
             group="backups",
+            request=request,
+            action="backup.verify_queue",
+            details={"backups": ids},
         )
         self.message_user(
             request,

@@ -221,12 +221,15 @@ class ArchiveBatchAdmin(ReadOnlyAdmin):
                     "opts": self.model._meta,
                 },
             )
-        queue.enqueue(
+        queue.enqueue_and_audit(
             "retention.tasks.restore_archive_batch",
             batch.pk,
             request.user.pk,
             name=f"restore archive batch {batch.pk}",
             group="retention",
+            request=request,
+            action="retention.restore_batch_queue",
+            target=batch,
         )
         self.message_user(
             request,

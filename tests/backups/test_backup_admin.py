@@ -60,13 +60,17 @@ def test_viewer_sees_history_but_cannot_act(client, role_user, world):
 
 def test_verify_action_records_the_outcome(client, role_user, world, sync_tasks):
     backup = Backup.objects.get(pk=create_full_backup())
-    as_role(client, role_user, BACKUP_OPERATOR)
+    operator = as_role(client, role_user, BACKUP_OPERATOR)
     client.post(
         reverse(CHANGELIST),
         {"action": "verify_selected", ACTION_CHECKBOX_NAME: [backup.pk]},
     )
     backup.refresh_from_db()
     assert backup.verify_ok is True
+    # Who asked, for which backups, and the task that did it.
+    queued = AuditEvent.objects.get(action="backup.verify_queue")
+    assert queued.actor == operator
+    assert queued.details["backups"] == [backup.pk] and queued.details["task"]
 
 
 def test_expire_needs_a_recovery_admin_and_a_confirmation(client, role_user, world):

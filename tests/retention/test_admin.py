@@ -111,6 +111,8 @@ def test_runs_are_read_only_and_a_batch_is_restored(recovery, people, sync_tasks
     recovery.post(url, {**form, "confirmed": "yes"})
     assert Message.objects.count() == 1
     assert ArchiveBatch.objects.get(pk=result["batch"]).state == "restored"
+    queued = AuditEvent.objects.get(action="retention.restore_batch_queue")
+    assert queued.target_id == str(result["batch"]) and queued.details["task"]
 
 
 def test_the_policy_page_shows_how_long_backups_keep_deleted_data(recovery, people):
