@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import backups.services
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.talowa_admin.test_configuration import run_django
 
 ONE_SERVICE = """
 import sys
@@ -32,17 +26,6 @@ def test_every_service_is_found_where_the_package_says():
 
 
 def test_a_command_that_needs_one_service_imports_no_other(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", ONE_SERVICE],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "talowa_admin.settings",
-            "TALOWA_DATA_DIR": str(tmp_path),
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_django(ONE_SERVICE, TALOWA_DATA_DIR=str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]

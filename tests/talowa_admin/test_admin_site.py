@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.urls import reverse
 from django.utils.functional import empty
 
 from talowa_admin.roles import BACKUP_VIEWER
+from tests.talowa_admin.test_configuration import run_django
 
 
 @pytest.mark.django_db
@@ -53,17 +49,6 @@ print(Backup in admin.site._registry)
 
 def test_start_up_leaves_the_admin_to_the_urlconf_and_the_admin_check(tmp_path):
     """Commands start without the admin modules; ``check`` still sees them."""
-    done = subprocess.run(
-        [sys.executable, "-c", START_AND_CHECK],
-        cwd=Path(__file__).resolve().parents[2],
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "talowa_admin.settings",
-            "TALOWA_DATA_DIR": str(tmp_path),
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_django(START_AND_CHECK, TALOWA_DATA_DIR=str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["[]", "True"]
