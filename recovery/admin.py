@@ -41,6 +41,7 @@ from recovery.exceptions import RecoveryError
 from recovery.forms import RestoreOptionsForm
 from recovery.models import HealthSnapshot, RecoveryPlan, RecoveryRun, RestoreDrill
 from recovery.plan_forms import RecoveryPlanForm, RunPlanForm
+from recovery.services.activity import running_drills
 from recovery.services.plans import mark_dead_runs, start_recovery_run
 from recovery.services.restoring import resolve_target
 from retention.services.cleanup import grace_window
@@ -481,6 +482,14 @@ class RestoreDrillAdmin(ReadOnlyAdmin):
     )
     list_filter = ("status", "started_at")
     search_fields = ("backup_id",)
+
+    def changelist_view(self, request, extra_context=None):
+        running_drills()  # a drill whose worker died says so, not "running"
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        running_drills()
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(HealthSnapshot)

@@ -101,6 +101,9 @@ class RestoreDrill(models.Model):
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Who runs it (talowa_admin.liveness): a drill whose worker died is failed.
+    worker = models.CharField(max_length=200, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -206,6 +209,12 @@ class MaintenanceRun(models.Model):
     actor_label = models.CharField(max_length=150, blank=True)
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Why the run as a whole failed (its worker died); a step's own failure
+    # is in ``steps``.
+    error = models.TextField(blank=True)
+    # Who runs it (talowa_admin.liveness): a run whose worker died is failed.
+    worker = models.CharField(max_length=200, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-started_at"]

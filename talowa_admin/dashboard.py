@@ -12,7 +12,8 @@ fingerprint of the activity (``activity_fingerprint``: one query of indexed
 maxima and counts), so a backup, cleanup, drill or maintenance run that
 starts or finishes, a verification, a schedule run or a new health check
 changes the key and the next request computes afresh, on every process.
-The jobs under way are read on every request.
+The jobs under way are read on every request; those whose worker died are
+failed as such there (``talowa_admin.liveness``), not shown running.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django_q.models import Schedule
 
 from backups.models import Backup, BackupSchedule, BackupScheduleRun
+from backups.services.catalog import mark_stale_backups
 from backups.services.history import daily_outcomes, newest_chain
 from backups.services.scheduling.summaries import maintenance_job_summaries
 from backups.services.usage import storage_usage
@@ -218,6 +220,10 @@ def running_jobs() -> dict[str, Any]:
         .select_related("owner")
         .order_by("created_at")[:RUNNING_SHOWN]
     )
+    # A backup whose worker died is failed as such, not shown running (as
+    # the backup list does); drills and maintenance runs likewise.
+    failed = set(mark_stale_backups(unfinished=backups))
+    backups = [backup for backup in backups if backup.id not in failed]
     drills = running_drills()
     maintenance = running_maintenance()
     queued = queued_count()

@@ -16,6 +16,8 @@ Invariants:
 - A drill holds the restore lock (the staging schema is the restore's): a
   restore waits for the drill, and a drill is refused during a restore.
 - Every drill is recorded, passed or failed, with the reason, and audited.
+  A drill whose worker died is failed as "worker died" by the next page or
+  status that reads it (``recovery.services.activity``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from recovery.services.applying import Applier, ApplyPlan
 from recovery.services.contents import expected_contents, table_contents
 from recovery.services.restoring import RestoreTarget, resolve_target, validate_chain
 from recovery.staging import StagedTables
-from talowa_admin import locks
+from talowa_admin import liveness, locks
 from talowa_admin.audit import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -70,9 +72,12 @@ def run_restore_drill(
     drill = RestoreDrill.objects.create(
         engine=connection.vendor,
         requested_by=actor if getattr(actor, "pk", None) else None,
+        worker=liveness.this_worker(),
+        heartbeat_at=timezone.now(),
     )
     try:
-        _drill(drill, backup_id=backup_id, actor=actor)
+        with liveness.Heartbeat(RestoreDrill.objects.filter(pk=drill.pk)):
+            _drill(drill, backup_id=backup_id, actor=actor)
     except (RecoveryError, BackupError, RestoreConflict, locks.LockHeld) as exc:
         drill.status = RestoreDrill.Status.FAILED
         drill.error = str(exc)

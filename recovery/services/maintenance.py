@@ -12,7 +12,9 @@ so never one in use), then lets the database tidy itself (``VACUUM
 
 Invariants: a dry run changes nothing and reports what each step would do;
 one step's failure is recorded as that step's error and the others still run;
-every run is recorded (``MaintenanceRun``) and audited.
+every run is recorded (``MaintenanceRun``, each step as it ends) and audited;
+a run whose worker died is failed as "worker died" by the next page or status
+that reads it (``recovery.services.activity``), with the steps it finished.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from recovery.models import MaintenanceRun
 from recovery.services.integrity import validate_data_integrity as validate
 from recovery.staging import SCHEMA
 from retention.services import cleanup_expired_messages as apply_retention
-from talowa_admin import locks
+from talowa_admin import liveness, locks
 from talowa_admin.audit import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -65,10 +67,20 @@ def perform_system_maintenance(
         "optimize_storage": optimize_storage,
         "validate_data_integrity": validate_data_integrity,
     }
-    run = MaintenanceRun.objects.create(dry_run=dry_run, actor_label=_label(actor))
-    for name in STEPS:
-        if chosen[name]:
-            run.steps[name] = _step(_STEP_FUNCTIONS[name], dry_run=dry_run, actor=actor)
+    run = MaintenanceRun.objects.create(
+        dry_run=dry_run,
+        actor_label=_label(actor),
+        worker=liveness.this_worker(),
+        heartbeat_at=timezone.now(),
+    )
+    with liveness.Heartbeat(MaintenanceRun.objects.filter(pk=run.pk)):
+        for name in STEPS:
+            if chosen[name]:
+                run.steps[name] = _step(
+                    _STEP_FUNCTIONS[name], dry_run=dry_run, actor=actor
+                )
+                # Recorded as it ends: a run whose worker dies keeps what it did.
+                run.save(update_fields=["steps"])
     failed = [name for name, step in run.steps.items() if step["status"] == "failed"]
     run.status = (
         MaintenanceRun.Status.FAILED if failed else MaintenanceRun.Status.COMPLETED

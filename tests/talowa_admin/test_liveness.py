@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backups.models import Backup, ExportJob
-from recovery.models import RecoveryRun
+from recovery.models import MaintenanceRun, RecoveryRun, RestoreDrill
 from talowa_admin import liveness
 from talowa_admin.liveness import HOST
 from tests.backups.conftest import world  # noqa: F401
@@ -94,12 +94,27 @@ def running_export(worker: str, user) -> ExportJob:
     )
 
 
+def running_drill(worker: str, user) -> RestoreDrill:
+    return RestoreDrill.objects.create(
+        engine="sqlite", worker=worker, heartbeat_at=timezone.now()
+    )
+
+
+def running_maintenance(worker: str, user) -> MaintenanceRun:
+    return MaintenanceRun.objects.create(
+        steps={"cleanup_expired_backups": {"status": "completed"}},
+        worker=worker,
+        heartbeat_at=timezone.now(),
+    )
+
+
 @pytest.mark.parametrize(
     ("page", "make"),
     [
         ("backups_backup", running_backup),
         ("recovery_recoveryrun", running_run),
         ("backups_exportjob", running_export),
+        ("recovery_restoredrill", running_drill),
     ],
 )
 def test_the_admin_pages_fail_jobs_whose_worker_died(
@@ -116,6 +131,38 @@ def test_the_admin_pages_fail_jobs_whose_worker_died(
     assert alive.status == "running"
     assert dead.status == "failed"
     assert dead.error.startswith(f"worker died: {dead.worker} stopped")
+
+
+def test_the_dashboard_shows_running_only_jobs_whose_worker_lives(
+    admin_client, make_user, data_dir
+):
+    jobs = {
+        make: (
+            make(liveness.this_worker(), make_user()),
+            make(ended_process(), make_user()),
+        )
+        for make in (running_backup, running_drill, running_maintenance)
+    }
+
+    page = admin_client.get(reverse("admin:index")).content.decode()
+
+    live = page[page.index('id="dash-jobs"') : page.index("refreshes by itself")]
+    for alive, dead in jobs.values():
+        alive.refresh_from_db()
+        dead.refresh_from_db()
+        assert alive.status == "running"
+        assert dead.status == "failed" and dead.finished_at is not None
+        assert dead.error.startswith(f"worker died: {dead.worker} stopped")
+    backup, drill, maintenance = (alive for alive, _ in jobs.values())
+    dead_backup, dead_drill, dead_maintenance = (dead for _, dead in jobs.values())
+    assert backup.id in live and dead_backup.id not in live
+    assert f"drill {drill.pk} " in live and f"drill {dead_drill.pk} " not in live
+    assert f"maintenance run {maintenance.pk} " in live
+    assert f"maintenance run {dead_maintenance.pk} " not in live
+    # What the dead run had done is kept.
+    assert dead_maintenance.steps == {
+        "cleanup_expired_backups": {"status": "completed"}
+    }
 
 
 @pytest.mark.postgres
@@ -247,3 +294,75 @@ def test_a_killed_scheduled_run_is_failed_and_the_next_run_succeeds(data_dir):
     assert run.message.startswith(f"worker died: {HOST}:{child.pid} stopped")
     assert done.result == "succeeded"
     assert Backup.objects.filter(status="completed").count() == 1
+
+
+# Run in a child process and killed there: a restore drill and a maintenance
+# run, each held up part-way by the test (the sleeps are the test's).
+STUCK_DRILL = """
+import time, django
+django.setup()
+from recovery.services import drills
+drills._drill = lambda *args, **kwargs: time.sleep(120)
+drills.run_restore_drill()
+"""
+STUCK_MAINTENANCE = """
+import time, django
+django.setup()
+from recovery.services import maintenance
+maintenance._STEP_FUNCTIONS["optimize_storage"] = lambda **kwargs: time.sleep(120)
+maintenance.perform_system_maintenance(dry_run=True)
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("script", "model", "done_steps"),
+    [
+        (STUCK_DRILL, RestoreDrill, None),
+        (STUCK_MAINTENANCE, MaintenanceRun, ["cleanup_expired_backups",
+                                             "cleanup_expired_messages"]),
+    ],
+)  # fmt: skip
+def test_a_killed_drill_or_maintenance_run_is_failed_on_the_dashboard(
+    script, model, done_steps, admin_client, data_dir
+):
+    import signal
+    from pathlib import Path
+
+    from tests.backups.test_backup_faults import child_env
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        env=child_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # Held up: the drill in its restore, the maintenance in its third step.
+        while not model.objects.filter(
+            status="running",
+            **({"steps__has_key": done_steps[-1]} if done_steps else {}),
+        ).exists():
+            assert child.poll() is None, child.stderr.read()
+            assert time.monotonic() < deadline, "the job never got under way"
+            time.sleep(0.05)
+        run = model.objects.get()
+        assert run.worker == f"{HOST}:{child.pid}"
+        page = admin_client.get(reverse("admin:index")).content.decode()
+        assert "Running</span>" in page  # under way while its worker lives
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        child.kill()
+        child.wait()
+
+    page = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert "No backup, drill or maintenance is running or queued." in page
+    run.refresh_from_db()
+    assert run.status == "failed" and run.finished_at is not None
+    assert run.error.startswith(f"worker died: {HOST}:{child.pid} stopped")
+    if done_steps:  # what it finished before it was killed is kept
+        assert sorted(run.steps) == sorted(done_steps)
