@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -91,6 +91,31 @@ def best_of(
         results.append(measure(command, env, shell=shell))
     results.sort(key=lambda m: m.seconds)
     return results[len(results) // 2], [m.seconds for m in results]
+
+
+def alternately(
+    runs: int,
+    commands: dict[str, tuple[list[str], Callable[[], object] | None]],
+    env: dict[str, str],
+) -> dict[str, tuple[Measure, list[float]]]:
+    """Run each of ``commands`` once a round, in turn, for ``runs`` rounds.
+
+    ``commands`` maps a name to its argv and what to do before each of its
+    runs (or None). Returns, by name, what ``best_of`` returns: the median
+    run and every time. Side by side, a machine whose speed drifts while the
+    benchmark runs slows each round's commands alike, not the runs of one.
+    """
+    results: dict[str, list[Measure]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, (command, before) in commands.items():
+            if before:
+                before()
+            results[name].append(measure(command, env))
+    medians = {}
+    for name, measures in results.items():
+        measures.sort(key=lambda m: m.seconds)
+        medians[name] = (measures[len(measures) // 2], [m.seconds for m in measures])
+    return medians
 
 
 def median(values: list[float]) -> float:

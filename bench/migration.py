@@ -1,6 +1,6 @@
 """Benchmark moving backups to S3 and re-encrypting them, beside plain yardsticks.
 
-    .venv/bin/python bench/migration.py [--messages 1000000] [--runs 3]
+    .venv/bin/python bench/migration.py [--messages 1000000] [--runs 5]
 
 On a scratch PostgreSQL database seeded with ``seed_messaging`` (1,000,000
 messages by default) it takes a full backup and ``--incrementals`` (3)
@@ -16,8 +16,11 @@ subprocess and is measured the same way (bench/harness.py):
   written again with a fresh data key, decoded again and compared;
 - a fresh full backup of the same data, its yardstick.
 
-Then migration and re-encryption again on a quarter of the data, to show
-memory stays flat. Prints wall seconds (median of ``--runs``), each step's
+Each compared pair (migration and upload, re-encryption and fresh backup)
+runs side by side, one run of each in turn, so that the machine's drift
+during the benchmark weighs on both alike. Then migration and re-encryption
+again on a quarter of the data, to show memory stays flat. Prints wall
+seconds (median of ``--runs``, default 5), each step's
 own time (the operation, without starting Python, Django or boto3), peak
 RSS, and the issue's targets. The time targets are judged wall against wall,
 like with like: each side is one process an operator starts, its interpreter
@@ -45,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import (  # noqa: E402
     MANAGE,
     ROOT,
-    best_of,
+    alternately,
     compile_sources,
     environment,
     manage,
@@ -96,7 +99,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--incrementals", type=int, default=3)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", action="store_true")
     return parser.parse_args()
 
@@ -222,31 +225,40 @@ def measure_all(options, env, full, endpoint, data_dir, rows, suffix=""):
         empty_bucket(endpoint)
         manage(env, "shell", "-c", BACK_TO_FILES)
 
-    plain, times = best_of(
+    # Each pair runs side by side, a run of each in turn (the fresh backups
+    # join the catalog: they are made after the migrations).
+    moves = alternately(
         options.runs,
-        [sys.executable, "-c", PLAIN_UPLOAD, str(backups_dir), BUCKET],
+        {
+            "plain": (
+                [sys.executable, "-c", PLAIN_UPLOAD, str(backups_dir), BUCKET],
+                reset,
+            ),
+            "migrate": ([*MANAGE, "migrate_backups", "--to", "s3", "--json"], reset),
+        },
         env,
-        before=reset,
     )
+    plain, times = moves["plain"]
     record("plain boto3 upload_file", plain, times, total, plain.json()["seconds"])
-    migrate, times = best_of(
-        options.runs,
-        [*MANAGE, "migrate_backups", "--to", "s3", "--json"],
-        env,
-        before=reset,
-    )
+    migrate, times = moves["migrate"]
     record("ours: migrate_backups --to s3", migrate, times, total,
            migrate.json()["seconds"])  # fmt: skip
     assert migrate.json()["status"] == "completed", migrate.stdout
-    fresh, times = best_of(options.runs, [*MANAGE, "create_backup", "--json"], env)
+    rewrites = alternately(
+        options.runs,
+        {
+            "fresh": ([*MANAGE, "create_backup", "--json"], None),
+            "convert": (
+                [*MANAGE, "convert_backups", "--ids", full, "--reencrypt", "--json"],
+                lambda: manage(env, "shell", "-c", BACK_TO_FILES),  # on files
+            ),
+        },
+        env,
+    )
+    fresh, times = rewrites["fresh"]
     record("ours: fresh full backup", fresh, times, fresh.json()["size_bytes"],
            fresh.json()["seconds"])  # fmt: skip
-    convert, times = best_of(
-        options.runs,
-        [*MANAGE, "convert_backups", "--ids", full, "--reencrypt", "--json"],
-        env,
-        before=lambda: manage(env, "shell", "-c", BACK_TO_FILES),  # on files
-    )
+    convert, times = rewrites["convert"]
     assert convert.json()["converted"] == [full], convert.stdout
     record("ours: convert_backups --reencrypt (full)", convert, times, None,
            convert.json()["seconds"])  # fmt: skip
