@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from backups.models import Backup
@@ -18,6 +20,7 @@ from recovery.services.applying import Applier
 from recovery.services.drills import run_restore_drill
 from recovery.staging import SCHEMA
 from talowa_admin.models import AuditEvent
+from talowa_admin.roles import BACKUP_VIEWER
 from tests.backups.conftest import HINDI, SECRET_BODY
 from tests.recovery.conftest import table_state
 
@@ -114,6 +117,32 @@ def test_drill_notices_a_restored_copy_that_differs(world, data_dir, monkeypatch
     assert drill.tables["messaging.conversation"]["match"] is True
     assert table_state() == live
     assert scratch_left(data_dir) == []
+
+
+def test_a_drills_page_shows_its_chain_and_each_tables_comparison(
+    world, data_dir, client, role_user
+):
+    full, incremental = make_chain(world)
+    drill = run_restore_drill()
+    client.force_login(role_user(BACKUP_VIEWER))
+
+    page = client.get(reverse("admin:recovery_restoredrill_change", args=[drill.pk]))
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    chain = re.findall(r'<li><a href="([^"]+)"><code>([^<]+)</code>', html)
+    assert [backup for _, backup in chain] == [full, incremental]
+    assert all(client.get(link).status_code == 200 for link, _ in chain)
+    rows = re.findall(
+        r"<tr><td><code>([a-z_.]+)</code></td><td class=\"num\">([\d,]+)</td>"
+        r"<td class=\"num\">([\d,]+)</td><td><span [^>]+>(\w+)</span>",
+        html,
+    )
+    assert {table for table, *_ in rows} == set(drill.tables)
+    messages = next(row for row in rows if row[0] == "messaging.message")
+    expected = drill.tables["messaging.message"]["expected"]["rows"]
+    assert messages[1:] == (f"{expected:,}", f"{expected:,}", "Equal")
+    assert '{"' not in html  # no raw JSON on the page
 
 
 def test_command_prints_the_drill_as_json(world):
