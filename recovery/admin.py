@@ -166,6 +166,7 @@ class RecoveryRunAdmin(ReadOnlyAdmin):
     search_fields = ("backup_id",)
     list_select_related = ("plan", "requested_by")
     change_form_template = "admin/recovery/recoveryrun/change_form.html"
+    exclude = ("steps",)  # the template shows them as a table of their own
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -1,10 +1,13 @@
-"""Numbers for people: durations and byte sizes in the units a reader expects."""
+"""For people: durations and byte sizes in the units a reader expects, and
+recorded JSON values as tables and lists (``readable``)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html, format_html_join
 
 UNITS = {"MiB": 1024**2, "GiB": 1024**3}
 
@@ -36,3 +39,39 @@ def split_size(value: int) -> tuple[float, str]:
     unit = "GiB" if value and value % UNITS["GiB"] == 0 else "MiB"
     number = value / UNITS[unit]
     return (int(number) if number == int(number) else round(number, 3)), unit
+
+
+def readable(value: Any) -> str:
+    """Render a JSON value for a person: objects as tables, lists as lists.
+
+    Keys read as words ("dry_run" as "Dry run"), numbers with thousands
+    separators, true and false as Yes and No; everything escaped.
+    """
+    if value is None or value == "" or value == [] or value == {}:
+        return "–"
+    if isinstance(value, dict):
+        return format_html(
+            '<table class="talowa-table talowa-reading"><tbody>{}</tbody></table>',
+            format_html_join(
+                "",
+                '<tr><th scope="row">{}</th><td>{}</td></tr>',
+                ((_words(key), readable(item)) for key, item in value.items()),
+            ),
+        )
+    if isinstance(value, list):
+        if all(not isinstance(item, (dict, list)) for item in value):
+            return format_html_join(", ", "{}", ((readable(item),) for item in value))
+        return format_html(
+            "<ol>{}</ol>",
+            format_html_join("", "<li>{}</li>", ((readable(item),) for item in value)),
+        )
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _words(key: Any) -> str:
+    text = str(key).replace("_", " ")
+    return text[:1].upper() + text[1:]

@@ -1,4 +1,5 @@
-"""Template filters for numbers people read: ``human_size``, ``human_duration``."""
+"""Template filters for what people read: ``human_size``, ``human_duration``,
+``readable`` (a recorded JSON value as tables and lists)."""
 
 from __future__ import annotations
 
@@ -9,3 +10,4 @@ from talowa_admin import humanize
 register = template.Library()
 register.filter("human_size", humanize.human_size)
 register.filter("human_duration", humanize.human_duration)
+register.filter("readable", humanize.readable)
