@@ -24,6 +24,8 @@ Invariants:
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import quote, unquote
@@ -39,9 +41,15 @@ from django_q.tasks import fetch
 from backups.admin import backup_or_404
 from recovery.exceptions import RecoveryError
 from recovery.forms import RestoreOptionsForm
-from recovery.models import HealthSnapshot, RecoveryPlan, RecoveryRun, RestoreDrill
+from recovery.models import (
+    HealthSnapshot,
+    MaintenanceRun,
+    RecoveryPlan,
+    RecoveryRun,
+    RestoreDrill,
+)
 from recovery.plan_forms import RecoveryPlanForm, RunPlanForm
-from recovery.services.activity import running_drills
+from recovery.services.activity import running_drills, running_maintenance
 from recovery.services.plans import mark_dead_runs, start_recovery_run
 from recovery.services.restoring import resolve_target
 from retention.services.cleanup import grace_window
@@ -560,6 +568,37 @@ class RestoreDrillAdmin(ReadOnlyAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         running_drills()
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(MaintenanceRun)
+class MaintenanceRunAdmin(ReadOnlyAdmin):
+    """System maintenance runs (the dashboard's "Run maintenance", the schedule)."""
+
+    list_display = (
+        "id",
+        "started_at",
+        "status",
+        "dry_run",
+        "actor_label",
+        "steps_summary",
+        "finished_at",
+    )
+    list_filter = ("status", "dry_run", "started_at")
+
+    @admin.display(description="Steps")
+    def steps_summary(self, run: MaintenanceRun) -> str:
+        outcomes = Counter(step.get("status", "?") for step in run.steps.values())
+        return (
+            ", ".join(f"{count} {status}" for status, count in outcomes.items()) or "–"
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        running_maintenance()  # a run whose worker died says so, not "running"
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        running_maintenance()
         return super().change_view(request, object_id, form_url, extra_context)
 
 

@@ -123,7 +123,11 @@ def _maintenance(request: HttpRequest) -> tuple[str, int]:
         action="maintenance.queue",
         details={"from": "dashboard"},
     )
-    return "System maintenance was queued (all four steps).", messages.SUCCESS
+    return (
+        "System maintenance was queued (all four steps); Recovery › Maintenance "
+        "runs shows each step’s result.",
+        messages.SUCCESS,
+    )
 
 
 def _drill(request: HttpRequest) -> tuple[str, int]:

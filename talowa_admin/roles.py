@@ -28,6 +28,7 @@ _VIEWER = {
     "recovery.view_recoveryplan",
     "recovery.view_recoveryrun",
     "recovery.view_restoredrill",
+    "recovery.view_maintenancerun",
     "recovery.view_healthsnapshot",
     "retention.view_retentionpolicy",
     "django_q.view_schedule",

@@ -149,3 +149,27 @@ def test_a_staging_schema_left_by_a_killed_restore_is_dropped(storage):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [SCHEMA])
         assert cursor.fetchone() is None
+
+
+def test_a_viewer_reads_the_maintenance_runs_and_each_steps_result(
+    storage, client, role_user
+):
+    from django.urls import reverse
+
+    from talowa_admin.roles import BACKUP_VIEWER
+
+    result = perform_system_maintenance(dry_run=True, **STORAGE_ONLY)
+    client.force_login(role_user(BACKUP_VIEWER))
+
+    listing = client.get(reverse("admin:recovery_maintenancerun_changelist"))
+    page = client.get(
+        reverse("admin:recovery_maintenancerun_change", args=[result["run"]])
+    )
+
+    assert listing.status_code == 200 and b"1 completed" in listing.content
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert '<th scope="row">Optimize storage</th>' in html
+    assert '<th scope="row">Status</th><td>completed</td>' in html
+    assert '{"' not in html  # the steps read as tables, not JSON
+    assert b'name="_save"' not in page.content  # read, not changed

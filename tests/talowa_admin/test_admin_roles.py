@@ -25,6 +25,7 @@ VIEWER_SEES = {
     "recovery.recoveryplan",
     "recovery.recoveryrun",
     "recovery.restoredrill",
+    "recovery.maintenancerun",
     "recovery.healthsnapshot",
     "retention.retentionpolicy",
     "talowa_admin.systemsettings",
