@@ -3,6 +3,7 @@ recorded JSON values as tables and lists (``readable``)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 
 UNITS = {"MiB": 1024**2, "GiB": 1024**3}
+SNAKE_CASE = re.compile(r"[a-z]+(?:_[a-z]+)*")
 
 
 def human_duration(value: timedelta | None) -> str:
@@ -44,7 +46,8 @@ def split_size(value: int) -> tuple[float, str]:
 def readable(value: Any) -> str:
     """Render a JSON value for a person: objects as tables, lists as lists.
 
-    Keys read as words ("dry_run" as "Dry run"), numbers with thousands
+    Names read as words ("dry_run" as "Dry run"; ids and table names stay as
+    they are), numbers with thousands
     separators, true and false as Yes and No; everything escaped.
     """
     if value is None or value == "" or value == [] or value == {}:
@@ -73,5 +76,9 @@ def readable(value: Any) -> str:
 
 
 def _words(key: Any) -> str:
-    text = str(key).replace("_", " ")
+    """A snake_case name as words; any other key (an id, a table) as it is."""
+    text = str(key)
+    if not SNAKE_CASE.fullmatch(text):
+        return text
+    text = text.replace("_", " ")
     return text[:1].upper() + text[1:]

@@ -20,6 +20,7 @@ def test_objects_read_as_tables_and_lists_as_lists():
             "chain": ["backup_a", "backup_b"],
             "steps": [{"action": "restore"}],
             "note": "<script>",
+            "backup_20261202T143843_d5b67e05": "kept",
         }
     )
     assert '<th scope="row">Dry run</th><td>No</td>' in html
@@ -27,6 +28,7 @@ def test_objects_read_as_tables_and_lists_as_lists():
     assert "<td>backup_a, backup_b</td>" in html
     assert '<ol><li><table class="talowa-table talowa-reading">' in html
     assert "&lt;script&gt;" in html and "<script>" not in html
+    assert '<th scope="row">backup_20261202T143843_d5b67e05</th>' in html
     assert readable({}) == readable(None) == readable([]) == "–"
 
 
