@@ -47,8 +47,8 @@ def readable(value: Any) -> str:
     """Render a JSON value for a person: objects as tables, lists as lists.
 
     Names read as words ("dry_run" as "Dry run"; ids and table names stay as
-    they are), numbers with thousands
-    separators, true and false as Yes and No; everything escaped.
+    they are), numbers with thousands separators, true and false as Yes and
+    No; everything escaped.
     """
     if value is None or value == "" or value == [] or value == {}:
         return "–"
