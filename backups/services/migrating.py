@@ -35,10 +35,12 @@ both sidecar copies (a sidecar copied beside an archive that failed is
 removed); 2. switch the catalog; 3. with ``delete_source``, delete the
 source's archive and sidecars. Step 1 runs in ``COPY_LANES`` threads, a few
 backups at once (a small backup's copy is mostly request round trips), and
-never touches the database; steps 2 and 3 run in the calling thread, in the
-backups' order, each as soon as its copy is done. One archive larger than a
-single request travels at a time, so memory stays that of one multipart
-upload.
+never touches the database; steps 2 and 3 run in the calling thread, for
+each backup as soon as its own copy is done, in the order the copies end (the
+small backups are switched while a large archive still travels). Backups
+whose copy is not started (switched by an earlier run, or no longer movable)
+are finished first. One archive larger than a single request travels at a
+time, so memory stays that of one multipart upload.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
 
 from django.db import transaction
@@ -69,7 +71,7 @@ MIGRATION_LOCK = locks.BACKUP_OBJECTS_LOCK  # expiry takes it too
 COPY_CHUNK = 1024 * 1024
 # Archives up to this size are copied in one request, through memory.
 SMALL_OBJECT = PART_SIZE
-COPY_LANES = 3  # backups copied at once (step 1); switches stay in order
+COPY_LANES = 3  # backups copied at once (step 1)
 
 Item = StorageMigrationItem
 Progress = Callable[[StorageMigration], None]
@@ -221,16 +223,22 @@ def _run(run: StorageMigration, *, progress: Progress | None) -> None:
     lanes = ThreadPoolExecutor(max_workers=COPY_LANES)
     stopwatch = _Stopwatch()
     try:
-        copies = {
-            item.pk: lanes.submit(
+        copying = {
+            lanes.submit(
                 _copy_in_lane, backup, object_store(item.source), target, one_large
-            )
+            ): item
             for item in items
             if item.state == Item.State.PENDING
             and (backup := _movable(item)) is not None
         }
+        waiting = set(copying.values())
         for item in items:
-            _migrate_item(run, item, target, copies.get(item.pk), stopwatch)
+            if item not in waiting:
+                _finish_uncopied(run, item, target)
+                if progress:
+                    progress(run)
+        for copy in as_completed(copying):
+            _switch(run, copying[copy], target, copy, stopwatch)
             if progress:
                 progress(run)
     finally:
@@ -302,51 +310,60 @@ class _Stopwatch:
         return lap
 
 
-def _migrate_item(
+def _finish_uncopied(run: StorageMigration, item: Item, target: ObjectStore) -> None:
+    """Finish an item whose copy was not started (steps 2 and 3 as far as due).
+
+    That is one already switched by an earlier run (its source is deleted now
+    with ``delete_source``), or one whose backup is no longer movable.
+    """
+    if item.state == Item.State.PENDING:
+        # Expired, deleted or moved by someone else while the run was dead:
+        # a copy a killed run left at the target is nobody's.
+        backup = Backup.objects.filter(pk=item.backup_id).first()
+        _remove_unplaced_copy(run, item, backup, target)
+        _set_state(run, item, Item.State.DONE)
+    elif item.state == Item.State.SWITCHED:
+        _finish_switched(run, item)
+
+
+def _switch(
     run: StorageMigration,
     item: Item,
     target: ObjectStore,
-    copy: Future | None,
+    copy: Future,
     stopwatch: _Stopwatch,
 ) -> None:
-    """Finish ``item``: wait for its ``copy`` (step 1), switch, delete the source.
-
-    ``copy`` is None for an item whose copy was not started: one already
-    switched by an earlier run, or one whose backup is no longer movable.
-    """
-    if item.state == Item.State.PENDING:
-        if copy is None:
-            # Expired, deleted or moved by someone else while the run was dead:
-            # a copy a killed run left at the target is nobody's.
-            backup = Backup.objects.filter(pk=item.backup_id).first()
-            _remove_unplaced_copy(run, item, backup, target)
-            _set_state(run, item, Item.State.DONE)
-            return
-        try:
-            copied = copy.result()
-        except BackupError as exc:
-            run.seconds += stopwatch.lap()
-            _fail(run, item, str(exc))
-            return
-        with transaction.atomic():
-            switched = Backup.objects.filter(
-                pk=item.backup_id, storage=item.source, status=Backup.Status.COMPLETED
-            ).update(storage=run.target)
-            run.objects_copied += sum(copied.values())
-            run.objects_skipped += len(copied) - sum(copied.values())
-            run.bytes_copied += item.bytes if copied[item.object_key] else 0
-            run.seconds += stopwatch.lap()
-            # Not switched (the backup left the catalog meanwhile): its
-            # source is not this run's to delete, and its copy is nobody's.
-            _set_state(run, item, Item.State.SWITCHED if switched else Item.State.DONE)
-        if not switched:
-            _remove_unplaced_copy(
-                run, item, Backup.objects.filter(pk=item.backup_id).first(), target
-            )
+    """Steps 2 and 3 for ``item``, whose ``copy`` (step 1) has ended."""
+    try:
+        copied = copy.result()
+    except BackupError as exc:
+        run.seconds += stopwatch.lap()
+        _fail(run, item, str(exc))
+        return
+    with transaction.atomic():
+        switched = Backup.objects.filter(
+            pk=item.backup_id, storage=item.source, status=Backup.Status.COMPLETED
+        ).update(storage=run.target)
+        run.objects_copied += sum(copied.values())
+        run.objects_skipped += len(copied) - sum(copied.values())
+        run.bytes_copied += item.bytes if copied[item.object_key] else 0
+        run.seconds += stopwatch.lap()
+        # Not switched (the backup left the catalog meanwhile): its
+        # source is not this run's to delete, and its copy is nobody's.
+        _set_state(run, item, Item.State.SWITCHED if switched else Item.State.DONE)
+    if not switched:
+        _remove_unplaced_copy(
+            run, item, Backup.objects.filter(pk=item.backup_id).first(), target
+        )
     if item.state == Item.State.SWITCHED:
-        if run.delete_source:
-            _delete_source(object_store(item.source), item.object_key)
-        _set_state(run, item, Item.State.DONE)
+        _finish_switched(run, item)
+
+
+def _finish_switched(run: StorageMigration, item: Item) -> None:
+    """Step 3: with ``delete_source``, delete a switched item's source."""
+    if run.delete_source:
+        _delete_source(object_store(item.source), item.object_key)
+    _set_state(run, item, Item.State.DONE)
 
 
 def _remove_unplaced_copy(

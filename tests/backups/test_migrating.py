@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -471,13 +472,12 @@ class _Killed(BaseException):
     """Stops a migration between two backups, as a kill would."""
 
 
-def test_a_resumed_run_removes_the_copy_of_a_backup_expired_meanwhile(s3_target, world):
-    import subprocess
-    import sys
-
+def test_a_resumed_run_removes_the_copy_of_a_backup_expired_meanwhile(
+    s3_target, world, monkeypatch
+):
     from backups.services import expire_backup
-    from talowa_admin import liveness
 
+    monkeypatch.setattr(migrating, "COPY_LANES", 1)  # the full is switched first
     full, incremental = a_chain(world)
 
     def kill_after_the_full(run: StorageMigration) -> None:
@@ -491,10 +491,7 @@ def test_a_resumed_run_removes_the_copy_of_a_backup_expired_meanwhile(s3_target,
 
     with pytest.raises(_Killed):
         migrating.migrate_backups(to="s3", progress=kill_after_the_full)
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    # The run's process is gone (its lock with it, as the lock's row is).
-    StorageMigration.objects.update(worker=f"{liveness.HOST}:{gone.pid}")
+    the_run_died()
     # While the run is dead, the incremental expires: from the files, where
     # the catalog places it.
     expire_backup(Backup.objects.get(pk=incremental))
@@ -506,3 +503,44 @@ def test_a_resumed_run_removes_the_copy_of_a_backup_expired_meanwhile(s3_target,
     assert Backup.objects.get(pk=incremental).status == "expired"
     assert stored_objects("backups-s3", [incremental]) == {}  # nothing left behind
     assert Backup.objects.get(pk=full).storage == "backups-s3"
+
+
+def the_run_died() -> None:
+    """Make the migration runs' process one that is gone, as after a kill.
+
+    Its lock went with it, as the lock's row does.
+    """
+    import subprocess
+    import sys
+
+    from talowa_admin import liveness
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    StorageMigration.objects.update(worker=f"{liveness.HOST}:{gone.pid}")
+
+
+def test_each_backup_is_switched_as_soon_as_its_own_copy_is_done(
+    s3_target, world, monkeypatch
+):
+    full, incremental = a_chain(world)
+    incremental_switched = threading.Event()
+    waited = []
+    copy_backup = migrating._copy_backup
+
+    def full_copied_slowly(backup, *args, **kwargs):
+        if backup.id == full:  # as a large archive takes longer
+            waited.append(incremental_switched.wait(timeout=5))
+        return copy_backup(backup, *args, **kwargs)
+
+    def progress(run: StorageMigration) -> None:
+        if Backup.objects.get(pk=incremental).storage == "backups-s3":
+            incremental_switched.set()
+
+    monkeypatch.setattr(migrating, "_copy_backup", full_copied_slowly)
+
+    result = migrating.migrate_backups(to="s3", progress=progress)
+
+    assert result["status"] == "completed"
+    assert waited == [True]  # switched while the full was still copying
+    assert set(Backup.objects.values_list("storage", flat=True)) == {"backups-s3"}
