@@ -14,7 +14,11 @@ Invariants:
   sidecar copies read back equal to the source's, byte for byte; the switch
   and the item's state change commit together.
 - A source object is deleted only with ``delete_source`` and only after the
-  switch; two aliases of one place never count as source and target.
+  switch; two aliases of one place never count as source and target. An
+  item is SWITCHED from its switch until its source is deleted, so a killed
+  run resumes the deletion; without ``delete_source`` the switch makes it
+  DONE. A resumed run applies the resuming call's ``delete_source`` to every
+  backup the run switched (``_start_or_resume``).
 - A source archive whose bytes do not have the catalog's SHA-256 is not
   kept at the target (a copy made of it, whole or partial, is removed): the
   item fails, the source stays, the run ends "completed with errors".
@@ -166,7 +170,9 @@ def _start_or_resume(
 
     A run is unfinished when its worker died or it failed with backups still
     pending or copied but not yet done; the migration lock, held here, means
-    no live run exists.
+    no live run exists. A resumed run takes this call's ``delete_source`` for
+    all its backups: with it, the sources of those it switched before without
+    it are deleted too; without it, sources not yet deleted are kept.
     """
     running = StorageMigration.objects.filter(status=StorageMigration.Status.RUNNING)
     for run in liveness.dead(running):
@@ -186,8 +192,17 @@ def _start_or_resume(
         run.status = StorageMigration.Status.RUNNING
         run.finished_at = None
         run.worker, run.heartbeat_at = locks.this_holder(), timezone.now()
-        run.delete_source = delete_source
-        run.save()
+        with transaction.atomic():
+            if delete_source and not run.delete_source:
+                # The backups it switched before are done but keep their sources.
+                placed = Backup.objects.filter(
+                    storage=alias, status=Backup.Status.COMPLETED
+                )
+                run.items.filter(
+                    state=Item.State.DONE, backup_id__in=placed.values("id")
+                ).update(state=Item.State.SWITCHED)
+            run.delete_source = delete_source
+            run.save()
         logger.info("storage migration %s resumed", run.pk)
         return run
     return StorageMigration.objects.create(
@@ -350,7 +365,9 @@ def _switch(
         run.seconds += stopwatch.lap()
         # Not switched (the backup left the catalog meanwhile): its
         # source is not this run's to delete, and its copy is nobody's.
-        _set_state(run, item, Item.State.SWITCHED if switched else Item.State.DONE)
+        # SWITCHED says that the source is still to be deleted.
+        deleting = switched and run.delete_source
+        _set_state(run, item, Item.State.SWITCHED if deleting else Item.State.DONE)
     if not switched:
         _remove_unplaced_copy(
             run, item, Backup.objects.filter(pk=item.backup_id).first(), target

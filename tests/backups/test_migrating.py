@@ -544,3 +544,69 @@ def test_each_backup_is_switched_as_soon_as_its_own_copy_is_done(
     assert result["status"] == "completed"
     assert waited == [True]  # switched while the full was still copying
     assert set(Backup.objects.values_list("storage", flat=True)) == {"backups-s3"}
+
+
+def test_without_delete_source_each_backup_is_recorded_once(s3_target, world):
+    from django.test.utils import CaptureQueriesContext
+
+    ids = a_chain(world)
+
+    with CaptureQueriesContext(connection) as queries:
+        result = migrate("--to", "s3")
+
+    assert (result["status"], result["backups_done"]) == ("completed", len(ids))
+    item_writes = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith("UPDATE")
+        and "backups_storagemigrationitem" in query["sql"]
+    ]
+    assert len(item_writes) == len(ids)  # pending to done: nothing to resume
+
+
+def test_a_run_started_with_delete_source_and_resumed_without_keeps_the_sources(
+    s3_target, world, monkeypatch
+):
+    ids = a_chain(world)
+    originals = stored_objects("backups", ids)
+
+    def killed(*args) -> None:  # after a switch, before its source's deletion
+        raise _Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(migrating, "_delete_source", killed)
+        with pytest.raises(_Killed):
+            migrating.migrate_backups(to="s3", delete_source=True)
+    assert StorageMigration.objects.get().items.filter(state="switched").count() == 1
+    the_run_died()
+
+    result = migrate("--to", "s3")
+
+    assert (result["status"], result["resumed"]) == ("completed", 1)
+    assert result["delete_source"] is False
+    assert set(Backup.objects.values_list("storage", flat=True)) == {"backups-s3"}
+    assert stored_objects("backups-s3", ids) == originals
+    assert stored_objects("backups-file", ids) == originals
+
+
+def test_a_run_started_without_delete_source_and_resumed_with_deletes_every_source(
+    s3_target, world
+):
+    ids = a_chain(world)
+    originals = stored_objects("backups", ids)
+
+    def kill_after_the_first(run: StorageMigration) -> None:
+        raise _Killed
+
+    with pytest.raises(_Killed):
+        migrating.migrate_backups(to="s3", progress=kill_after_the_first)
+    assert StorageMigration.objects.get().items.filter(state="done").count() == 1
+    the_run_died()
+
+    result = migrate("--to", "s3", "--delete-source")
+
+    assert (result["status"], result["resumed"]) == ("completed", 1)
+    assert result["delete_source"] is True
+    assert set(Backup.objects.values_list("storage", flat=True)) == {"backups-s3"}
+    assert stored_objects("backups-s3", ids) == originals
+    assert stored_objects("backups-file", ids) == {}
