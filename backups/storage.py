@@ -13,6 +13,7 @@ Reading streams: nothing here loads an archive into memory.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import threading
@@ -108,6 +109,9 @@ class ObjectStore(Protocol):
 
     def list(self, prefix: str) -> list[str]:
         """Names (not partials) under ``prefix``, sorted."""
+
+    def list_at_most(self, prefix: str, most: int) -> list[str] | None:
+        """``list(prefix)``, or None as soon as there are more than ``most``."""
 
     def list_stats(self, prefix: str, *, suffix: str = "") -> dict[str, ObjectStat]:
         """Names (not partials) under ``prefix`` ending in ``suffix``, with stats."""
@@ -246,14 +250,18 @@ class FileObjectStore:
         return datetime.fromtimestamp(self._path(name).stat().st_mtime, tz=UTC)
 
     def list(self, prefix: str) -> list[str]:
+        return sorted(self._names(prefix))
+
+    def list_at_most(self, prefix: str, most: int) -> list[str] | None:
+        names = list(itertools.islice(self._names(prefix), most + 1))
+        return sorted(names) if len(names) <= most else None
+
+    def _names(self, prefix: str) -> Iterator[str]:
         base = self._path(prefix) if prefix else self.root
-        if not base.is_dir():
-            return []
-        return sorted(
-            str(path.relative_to(self.root))
-            for path in base.rglob("*")
-            if path.is_file() and PARTIAL_MARKER not in path.name
-        )
+        if base.is_dir():
+            for path in base.rglob("*"):
+                if path.is_file() and PARTIAL_MARKER not in path.name:
+                    yield str(path.relative_to(self.root))
 
     def list_stats(self, prefix: str, *, suffix: str = "") -> dict[str, ObjectStat]:
         base = self._path(prefix) if prefix else self.root
@@ -422,15 +430,21 @@ class S3ObjectStore:
         return head["LastModified"]
 
     def list(self, prefix: str) -> list[str]:
+        return sorted(self._names(prefix))
+
+    def list_at_most(self, prefix: str, most: int) -> list[str] | None:
+        # The pages are requested as they are read: no more than needed.
+        names = list(itertools.islice(self._names(prefix), most + 1))
+        return sorted(names) if len(names) <= most else None
+
+    def _names(self, prefix: str) -> Iterator[str]:
         root = self._key("")
         start = self._key(prefix) if prefix else root
-        names = []
         paginator = self._client.get_paginator("list_objects_v2")
         with _s3_errors(prefix or "/"):
             for page in paginator.paginate(Bucket=self._bucket, Prefix=start):
                 for item in page.get("Contents", []):
-                    names.append(item["Key"][len(root) :].lstrip("/"))
-        return sorted(names)
+                    yield item["Key"][len(root) :].lstrip("/")
 
     def list_stats(self, prefix: str, *, suffix: str = "") -> dict[str, ObjectStat]:
         root = self._key("")

@@ -25,7 +25,11 @@ Invariants:
 - An object appears at the target only once complete (``backups.storage``);
   a rerun after a crash resumes the dead run, finds the archives already at
   the target, verifies them and does not copy them again (sidecars, a few
-  kilobytes each, are simply written again).
+  kilobytes each, are simply written again). Which archives the target holds
+  is asked once, in one listing before the copies start, unless the target
+  holds so many other objects there that asking for each archive costs less
+  (``LISTED_PER_ARCHIVE``); an archive found is skipped only once read back
+  with the catalog's SHA-256.
 - Expiry waits for a migration and a migration for an expiry (one lock,
   ``locks.BACKUP_OBJECTS_LOCK``). A backup that left the catalog or expired
   while a run was dead has its copy at the target removed when the run
@@ -76,6 +80,11 @@ COPY_CHUNK = 1024 * 1024
 # Archives up to this size are copied in one request, through memory.
 SMALL_OBJECT = PART_SIZE
 COPY_LANES = 3  # backups copied at once (step 1)
+# Which archives the target holds already is asked in one listing, unless it
+# holds so many other objects that a request for each archive costs less: at
+# most this many names listed per archive to copy (and at least one page's).
+LISTED_PER_ARCHIVE = 10
+LISTING_PAGE = 1000  # names in one S3 listing request
 
 Item = StorageMigrationItem
 Progress = Callable[[StorageMigration], None]
@@ -238,13 +247,23 @@ def _run(run: StorageMigration, *, progress: Progress | None) -> None:
     lanes = ThreadPoolExecutor(max_workers=COPY_LANES)
     stopwatch = _Stopwatch()
     try:
-        copying = {
-            lanes.submit(
-                _copy_in_lane, backup, object_store(item.source), target, one_large
-            ): item
+        movable = [
+            (item, backup)
             for item in items
             if item.state == Item.State.PENDING
             and (backup := _movable(item)) is not None
+        ]
+        held = _archives_held(target, [backup.object_key for _, backup in movable])
+        copying = {
+            lanes.submit(
+                _copy_in_lane,
+                backup,
+                object_store(item.source),
+                target,
+                held,
+                one_large,
+            ): item
+            for item, backup in movable
         }
         waiting = set(copying.values())
         for item in items:
@@ -301,16 +320,35 @@ def _movable(item: Item) -> Backup | None:
     return backup
 
 
+def _archives_held(target: ObjectStore, keys: list[str]) -> Callable[[str], bool]:
+    """Return a test of whether ``target`` holds an archive (one of ``keys``).
+
+    Asked once, in a listing of the archives' prefix, before their copies
+    start; while the run holds the migration lock no one else writes these
+    names. A target holding more than ``LISTED_PER_ARCHIVE`` objects there
+    per archive to copy is asked for each archive instead (a HEAD on S3).
+    """
+    most = max(LISTING_PAGE, LISTED_PER_ARCHIVE * len(keys))
+    held: set[str] = set()
+    for prefix in {key.rpartition("/")[0] for key in keys}:
+        names = target.list_at_most(f"{prefix}/" if prefix else "", most)
+        if names is None:
+            return target.exists
+        held.update(names)
+    return held.__contains__
+
+
 def _copy_in_lane(
     backup: Backup,
     source: ObjectStore,
     target: ObjectStore,
+    held: Callable[[str], bool],
     one_large: threading.Semaphore,
 ) -> dict[str, bool]:
     """Step 1 in a copy lane: ``_copy_backup``, one large archive at a time."""
     large = backup.stored_bytes > SMALL_OBJECT
     with one_large if large else contextlib.nullcontext():
-        return _copy_backup(backup, source, target)
+        return _copy_backup(backup, source, target, held)
 
 
 class _Stopwatch:
@@ -413,7 +451,10 @@ def _fail(run: StorageMigration, item: Item, reason: str) -> None:
 
 
 def _copy_backup(
-    backup: Backup, source: ObjectStore, target: ObjectStore
+    backup: Backup,
+    source: ObjectStore,
+    target: ObjectStore,
+    held: Callable[[str], bool],
 ) -> dict[str, bool]:
     """Copy the archive and both sidecar copies at once; say which were copied.
 
@@ -423,7 +464,7 @@ def _copy_backup(
     """
     names = sidecar_names(backup.object_key)
     with ThreadPoolExecutor(max_workers=1 + len(names)) as pool:
-        archive = pool.submit(_copy_archive, backup, source, target)
+        archive = pool.submit(_copy_archive, backup, source, target, held)
         sidecars = {
             name: pool.submit(_copy_small, name, source, target) for name in names
         }
@@ -437,15 +478,25 @@ def _copy_backup(
     return copied
 
 
-def _copy_archive(backup: Backup, source: ObjectStore, target: ObjectStore) -> bool:
-    """Copy the archive unless the target holds it intact; True if copied."""
+def _copy_archive(
+    backup: Backup,
+    source: ObjectStore,
+    target: ObjectStore,
+    held: Callable[[str], bool],
+) -> bool:
+    """Copy the archive unless the target holds it intact; True if copied.
+
+    ``held`` says whether the target has an object of the archive's name;
+    such an object is read back and skipped only if it has the catalog's
+    SHA-256, else copied over.
+    """
     key, expected = backup.object_key, backup.sha256
     if not expected:
         raise BackupError(
             f"backup {backup.id} has no checksum in the catalog; run "
             "verify_backup on it, or list_backups --from-storage --rebuild-catalog"
         )
-    if target.exists(key) and sha256_of(target, key) == expected:
+    if held(key) and sha256_of(target, key) == expected:
         return False
     corrupted = ArchiveCorrupted(
         f"{key} in storage {backup.storage!r} does not match the catalog's "

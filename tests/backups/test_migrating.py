@@ -71,6 +71,22 @@ def stored_objects(alias: str, backup_ids: list[str]) -> dict[str, bytes]:
     return found
 
 
+@contextlib.contextmanager
+def s3_requests(alias: str = "backups-s3"):
+    """Record the requests store ``alias`` sends: (operation, object name)."""
+    sent: list[tuple[str, str]] = []
+
+    def record(model, params, **kwargs) -> None:
+        sent.append((model.name, params.get("Key", "").removeprefix("backups/")))
+
+    events = object_store(alias)._client.meta.events
+    events.register("before-parameter-build.s3", record)
+    try:
+        yield sent
+    finally:
+        events.unregister("before-parameter-build.s3", record)
+
+
 def test_file_to_s3_and_back_then_restore_from_s3_alone(s3_target, world, scratch):  # noqa: F811
     ids = a_chain(world)
     expected_state = json.loads(json.dumps(table_state()))
@@ -610,3 +626,41 @@ def test_a_run_started_without_delete_source_and_resumed_with_deletes_every_sour
     assert set(Backup.objects.values_list("storage", flat=True)) == {"backups-s3"}
     assert stored_objects("backups-s3", ids) == originals
     assert stored_objects("backups-file", ids) == {}
+
+
+def test_the_target_is_asked_once_which_archives_it_holds(s3_target, world):
+    ids = a_chain(world)
+
+    with s3_requests() as sent:
+        result = migrate("--to", "s3")
+
+    assert (result["status"], result["objects_copied"]) == ("completed", 3 * len(ids))
+    operations = [operation for operation, _name in sent]
+    assert operations.count("ListObjectsV2") == 1
+    assert "HeadObject" not in operations
+
+
+@pytest.mark.parametrize("asked", ["in one listing", "for each archive"])
+def test_an_archive_already_at_the_target_is_read_back_before_it_is_skipped(
+    s3_target, world, monkeypatch, asked
+):
+    if asked == "for each archive":  # a target holding many other objects
+        monkeypatch.setattr(migrating, "LISTING_PAGE", 1)
+        monkeypatch.setattr(migrating, "LISTED_PER_ARCHIVE", 1)
+    ids = a_chain(world)
+    originals = stored_objects("backups", ids)
+    intact, damaged = (f"archives/{backup_id}.tbk" for backup_id in ids)
+    target = object_store("backups-s3")
+    target.put(intact, originals[intact])
+    target.put(damaged, originals[damaged][:-1] + b"?")
+    target.put("archives/unrelated.tbk", b"someone else's")
+
+    with s3_requests() as sent:
+        result = migrate("--to", "s3")
+
+    assert result["status"] == "completed"
+    assert (result["objects_copied"], result["objects_skipped"]) == (5, 1)
+    assert stored_objects("backups-s3", ids) == originals
+    assert ("GetObject", intact) in sent  # verified, not believed
+    heads = {name for operation, name in sent if operation == "HeadObject"}
+    assert heads == (set() if asked == "in one listing" else {intact, damaged})

@@ -251,3 +251,13 @@ def make_client(endpoint: str):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def test_a_listing_of_at_most_some_names_gives_up_beyond_them(s3_backups):
+    store = object_store()
+    for name in ("archives/b2.tbk", "archives/b1.tbk", "sidecar-copies/b1.key"):
+        store.put(name, b"x")
+
+    assert store.list_at_most("archives/", 2) == ["archives/b1.tbk", "archives/b2.tbk"]
+    assert store.list_at_most("archives/", 1) is None
+    assert store.list_at_most("missing/", 0) == []
