@@ -116,8 +116,8 @@ class ObjectStore(Protocol):
     def list_stats(self, prefix: str, *, suffix: str = "") -> dict[str, ObjectStat]:
         """Names (not partials) under ``prefix`` ending in ``suffix``, with stats."""
 
-    def remove_partials(self, prefix: str) -> int:
-        """Delete unfinished writes under ``prefix``; return how many."""
+    def remove_partials(self, prefix: str, *more: str) -> int:
+        """Delete unfinished writes under ``prefix`` (and ``more``); return how many."""
 
 
 def object_store(alias: str = "backups") -> ObjectStore:
@@ -290,11 +290,12 @@ class FileObjectStore:
                         found[name] = ObjectStat(stat.st_size, str(stat.st_mtime_ns))
         return found
 
-    def remove_partials(self, prefix: str) -> int:
-        base = self._path(prefix) if prefix else self.root
-        if not base.is_dir():
-            return 0
-        found = [p for p in base.rglob(f"*{PARTIAL_MARKER}*") if p.is_file()]
+    def remove_partials(self, prefix: str, *more: str) -> int:
+        found = set()  # a set: one prefix may hold another
+        for base in {self._path(p) if p else self.root for p in (prefix, *more)}:
+            if base.is_dir():
+                partials = base.rglob(f"*{PARTIAL_MARKER}*")
+                found.update(path for path in partials if path.is_file())
         for path in found:
             path.unlink(missing_ok=True)
         return len(found)
@@ -459,17 +460,26 @@ class S3ObjectStore:
                         found[name] = ObjectStat(item["Size"], item["ETag"].strip('"'))
         return found
 
-    def remove_partials(self, prefix: str) -> int:
-        start = self._key(prefix) if prefix else self._key("")
+    def remove_partials(self, prefix: str, *more: str) -> int:
+        # One listing of the uploads in progress for all the prefixes: under
+        # their common start, the others left alone.
+        starts = tuple(self._key(p) if p else self._key("") for p in (prefix, *more))
+        removed = 0
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        pages = paginator.paginate(
+            Bucket=self._bucket, Prefix=os.path.commonprefix(starts)
+        )
         with _s3_errors(prefix or "/"):
-            uploads = self._client.list_multipart_uploads(
-                Bucket=self._bucket, Prefix=start
-            ).get("Uploads", [])
-            for upload in uploads:
-                self._client.abort_multipart_upload(
-                    Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                )
-        return len(uploads)
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if upload["Key"].startswith(starts):
+                        self._client.abort_multipart_upload(
+                            Bucket=self._bucket,
+                            Key=upload["Key"],
+                            UploadId=upload["UploadId"],
+                        )
+                        removed += 1
+        return removed
 
 
 def _client_of(storage):

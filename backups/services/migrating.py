@@ -237,8 +237,7 @@ def _run(run: StorageMigration, *, progress: Progress | None) -> None:
         status__in=[Backup.Status.RUNNING, Backup.Status.PENDING]
     )
     if not writing.exists():  # else the partials may be a running backup's
-        for prefix in ("archives", COPY_PREFIX.rstrip("/")):
-            target.remove_partials(prefix)  # left by a killed run
+        target.remove_partials("archives", COPY_PREFIX.rstrip("/"))  # a killed run's
     _plan(run)
     items = list(
         run.items.exclude(state__in=[Item.State.DONE, Item.State.FAILED]).order_by("pk")

@@ -636,6 +636,7 @@ def test_the_target_is_asked_once_which_archives_it_holds(s3_target, world):
 
     assert (result["status"], result["objects_copied"]) == ("completed", 3 * len(ids))
     operations = [operation for operation, _name in sent]
+    assert operations.count("ListMultipartUploads") == 1  # a killed run's partials
     assert operations.count("ListObjectsV2") == 1
     assert "HeadObject" not in operations
 
