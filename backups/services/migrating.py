@@ -87,6 +87,15 @@ LISTED_PER_ARCHIVE = 10
 LISTING_PAGE = 1000  # names in one S3 listing request
 
 Item = StorageMigrationItem
+# The run's fields a backup's progress changes (``_set_state``).
+PROGRESS = [
+    "backups_done",
+    "objects_copied",
+    "objects_skipped",
+    "bytes_copied",
+    "seconds",
+    "errors",
+]
 Progress = Callable[[StorageMigration], None]
 
 
@@ -433,13 +442,18 @@ def _remove_unplaced_copy(
 
 
 def _set_state(run: StorageMigration, item: Item, state: str) -> None:
+    """Record ``item``'s new state and the run's progress in one transaction.
+
+    ``backups_done`` counts the items switched or done: it changes only when
+    an item leaves PENDING for one of them. The run's other fields are left
+    alone (``heartbeat_at`` is another thread's).
+    """
     with transaction.atomic():
+        if item.state == Item.State.PENDING and state != Item.State.FAILED:
+            run.backups_done += 1
         item.state = state
         item.save(update_fields=["state", "error"])
-        run.backups_done = run.items.filter(
-            state__in=[Item.State.DONE, Item.State.SWITCHED]
-        ).count()
-        run.save()
+        run.save(update_fields=PROGRESS)
 
 
 def _fail(run: StorageMigration, item: Item, reason: str) -> None:

@@ -665,3 +665,24 @@ def test_an_archive_already_at_the_target_is_read_back_before_it_is_skipped(
     assert ("GetObject", intact) in sent  # verified, not believed
     heads = {name for operation, name in sent if operation == "HeadObject"}
     assert heads == (set() if asked == "in one listing" else {intact, damaged})
+
+
+def test_progress_leaves_the_heartbeat_to_its_thread(s3_target, world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    a_chain(world)
+    beat = timezone.now() + timedelta(hours=1)
+    seen = []
+
+    def progress(run: StorageMigration) -> None:
+        # As the heartbeat thread does, on its own connection.
+        if not seen:
+            StorageMigration.objects.filter(pk=run.pk).update(heartbeat_at=beat)
+        seen.append(StorageMigration.objects.get(pk=run.pk).heartbeat_at)
+
+    result = migrating.migrate_backups(to="s3", progress=progress)
+
+    assert (result["status"], result["backups_done"]) == ("completed", 2)
+    assert seen == [beat, beat]  # the second backup's progress kept the beat
