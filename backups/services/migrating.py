@@ -251,28 +251,10 @@ def _run(run: StorageMigration, *, progress: Progress | None) -> None:
     items = list(
         run.items.exclude(state__in=[Item.State.DONE, Item.State.FAILED]).order_by("pk")
     )
-    one_large = threading.Semaphore(1)
     lanes = ThreadPoolExecutor(max_workers=COPY_LANES)
     stopwatch = _Stopwatch()
     try:
-        movable = [
-            (item, backup)
-            for item in items
-            if item.state == Item.State.PENDING
-            and (backup := _movable(item)) is not None
-        ]
-        held = _archives_held(target, [backup.object_key for _, backup in movable])
-        copying = {
-            lanes.submit(
-                _copy_in_lane,
-                backup,
-                object_store(item.source),
-                target,
-                held,
-                one_large,
-            ): item
-            for item, backup in movable
-        }
+        copying = _start_copies(items, target, lanes)
         waiting = set(copying.values())
         for item in items:
             if item not in waiting:
@@ -326,6 +308,25 @@ def _movable(item: Item) -> Backup | None:
     ):
         return None
     return backup
+
+
+def _start_copies(
+    items: list[Item], target: ObjectStore, lanes: ThreadPoolExecutor
+) -> dict[Future, Item]:
+    """Start step 1 for each pending item whose backup is still movable."""
+    movable = [
+        (item, backup)
+        for item in items
+        if item.state == Item.State.PENDING and (backup := _movable(item)) is not None
+    ]
+    held = _archives_held(target, [backup.object_key for _, backup in movable])
+    one_large = threading.Semaphore(1)
+    return {
+        lanes.submit(
+            _copy_in_lane, backup, object_store(item.source), target, held, one_large
+        ): item
+        for item, backup in movable
+    }
 
 
 def _archives_held(target: ObjectStore, keys: list[str]) -> Callable[[str], bool]:
