@@ -13,6 +13,7 @@ Reading streams: nothing here loads an archive into memory.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import threading
@@ -109,11 +110,14 @@ class ObjectStore(Protocol):
     def list(self, prefix: str) -> list[str]:
         """Names (not partials) under ``prefix``, sorted."""
 
+    def list_at_most(self, prefix: str, most: int) -> list[str] | None:
+        """``list(prefix)``, or None as soon as there are more than ``most``."""
+
     def list_stats(self, prefix: str, *, suffix: str = "") -> dict[str, ObjectStat]:
         """Names (not partials) under ``prefix`` ending in ``suffix``, with stats."""
 
-    def remove_partials(self, prefix: str) -> int:
-        """Delete unfinished writes under ``prefix``; return how many."""
+    def remove_partials(self, prefix: str, *more: str) -> int:
+        """Delete unfinished writes under ``prefix`` (and ``more``); return how many."""
 
 
 def object_store(alias: str = "backups") -> ObjectStore:
@@ -246,14 +250,18 @@ class FileObjectStore:
         return datetime.fromtimestamp(self._path(name).stat().st_mtime, tz=UTC)
 
     def list(self, prefix: str) -> list[str]:
+        return sorted(self._names(prefix))
+
+    def list_at_most(self, prefix: str, most: int) -> list[str] | None:
+        names = list(itertools.islice(self._names(prefix), most + 1))
+        return sorted(names) if len(names) <= most else None
+
+    def _names(self, prefix: str) -> Iterator[str]:
         base = self._path(prefix) if prefix else self.root
-        if not base.is_dir():
-            return []
-        return sorted(
-            str(path.relative_to(self.root))
-            for path in base.rglob("*")
-            if path.is_file() and PARTIAL_MARKER not in path.name
-        )
+        if base.is_dir():
+            for path in base.rglob("*"):
+                if path.is_file() and PARTIAL_MARKER not in path.name:
+                    yield str(path.relative_to(self.root))
 
     def list_stats(self, prefix: str, *, suffix: str = "") -> dict[str, ObjectStat]:
         base = self._path(prefix) if prefix else self.root
@@ -282,11 +290,12 @@ class FileObjectStore:
                         found[name] = ObjectStat(stat.st_size, str(stat.st_mtime_ns))
         return found
 
-    def remove_partials(self, prefix: str) -> int:
-        base = self._path(prefix) if prefix else self.root
-        if not base.is_dir():
-            return 0
-        found = [p for p in base.rglob(f"*{PARTIAL_MARKER}*") if p.is_file()]
+    def remove_partials(self, prefix: str, *more: str) -> int:
+        found = set()  # a set: one prefix may hold another
+        for base in {self._path(p) if p else self.root for p in (prefix, *more)}:
+            if base.is_dir():
+                partials = base.rglob(f"*{PARTIAL_MARKER}*")
+                found.update(path for path in partials if path.is_file())
         for path in found:
             path.unlink(missing_ok=True)
         return len(found)
@@ -422,15 +431,21 @@ class S3ObjectStore:
         return head["LastModified"]
 
     def list(self, prefix: str) -> list[str]:
+        return sorted(self._names(prefix))
+
+    def list_at_most(self, prefix: str, most: int) -> list[str] | None:
+        # The pages are requested as they are read: no more than needed.
+        names = list(itertools.islice(self._names(prefix), most + 1))
+        return sorted(names) if len(names) <= most else None
+
+    def _names(self, prefix: str) -> Iterator[str]:
         root = self._key("")
         start = self._key(prefix) if prefix else root
-        names = []
         paginator = self._client.get_paginator("list_objects_v2")
         with _s3_errors(prefix or "/"):
             for page in paginator.paginate(Bucket=self._bucket, Prefix=start):
                 for item in page.get("Contents", []):
-                    names.append(item["Key"][len(root) :].lstrip("/"))
-        return sorted(names)
+                    yield item["Key"][len(root) :].lstrip("/")
 
     def list_stats(self, prefix: str, *, suffix: str = "") -> dict[str, ObjectStat]:
         root = self._key("")
@@ -445,17 +460,26 @@ class S3ObjectStore:
                         found[name] = ObjectStat(item["Size"], item["ETag"].strip('"'))
         return found
 
-    def remove_partials(self, prefix: str) -> int:
-        start = self._key(prefix) if prefix else self._key("")
+    def remove_partials(self, prefix: str, *more: str) -> int:
+        # One listing of the uploads in progress for all the prefixes: under
+        # their common start, the others left alone.
+        starts = tuple(self._key(p) if p else self._key("") for p in (prefix, *more))
+        removed = 0
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        pages = paginator.paginate(
+            Bucket=self._bucket, Prefix=os.path.commonprefix(starts)
+        )
         with _s3_errors(prefix or "/"):
-            uploads = self._client.list_multipart_uploads(
-                Bucket=self._bucket, Prefix=start
-            ).get("Uploads", [])
-            for upload in uploads:
-                self._client.abort_multipart_upload(
-                    Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                )
-        return len(uploads)
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if upload["Key"].startswith(starts):
+                        self._client.abort_multipart_upload(
+                            Bucket=self._bucket,
+                            Key=upload["Key"],
+                            UploadId=upload["UploadId"],
+                        )
+                        removed += 1
+        return removed
 
 
 def _client_of(storage):

@@ -14,14 +14,22 @@ Invariants:
   sidecar copies read back equal to the source's, byte for byte; the switch
   and the item's state change commit together.
 - A source object is deleted only with ``delete_source`` and only after the
-  switch; two aliases of one place never count as source and target.
+  switch; two aliases of one place never count as source and target. An
+  item is SWITCHED from its switch until its source is deleted, so a killed
+  run resumes the deletion; without ``delete_source`` the switch makes it
+  DONE. A resumed run applies the resuming call's ``delete_source`` to every
+  backup the run switched (``_start_or_resume``).
 - A source archive whose bytes do not have the catalog's SHA-256 is not
   kept at the target (a copy made of it, whole or partial, is removed): the
   item fails, the source stays, the run ends "completed with errors".
 - An object appears at the target only once complete (``backups.storage``);
   a rerun after a crash resumes the dead run, finds the archives already at
   the target, verifies them and does not copy them again (sidecars, a few
-  kilobytes each, are simply written again).
+  kilobytes each, are simply written again). Which archives the target holds
+  is asked once, in one listing before the copies start, unless the target
+  holds so many other objects there that asking for each archive costs less
+  (``LISTED_PER_ARCHIVE``); an archive found is skipped only once read back
+  with the catalog's SHA-256.
 - Expiry waits for a migration and a migration for an expiry (one lock,
   ``locks.BACKUP_OBJECTS_LOCK``). A backup that left the catalog or expired
   while a run was dead has its copy at the target removed when the run
@@ -35,10 +43,12 @@ both sidecar copies (a sidecar copied beside an archive that failed is
 removed); 2. switch the catalog; 3. with ``delete_source``, delete the
 source's archive and sidecars. Step 1 runs in ``COPY_LANES`` threads, a few
 backups at once (a small backup's copy is mostly request round trips), and
-never touches the database; steps 2 and 3 run in the calling thread, in the
-backups' order, each as soon as its copy is done. One archive larger than a
-single request travels at a time, so memory stays that of one multipart
-upload.
+never touches the database; steps 2 and 3 run in the calling thread, for
+each backup as soon as its own copy is done, in the order the copies end (the
+small backups are switched while a large archive still travels). Backups
+whose copy is not started (switched by an earlier run, or no longer movable)
+are finished first. One archive larger than a single request travels at a
+time, so memory stays that of one multipart upload.
 """
 
 from __future__ import annotations
@@ -49,7 +59,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
 
 from django.db import transaction
@@ -69,9 +79,23 @@ MIGRATION_LOCK = locks.BACKUP_OBJECTS_LOCK  # expiry takes it too
 COPY_CHUNK = 1024 * 1024
 # Archives up to this size are copied in one request, through memory.
 SMALL_OBJECT = PART_SIZE
-COPY_LANES = 3  # backups copied at once (step 1); switches stay in order
+COPY_LANES = 3  # backups copied at once (step 1)
+# Which archives the target holds already is asked in one listing, unless it
+# holds so many other objects that a request for each archive costs less: at
+# most this many names listed per archive to copy (and at least one page's).
+LISTED_PER_ARCHIVE = 10
+LISTING_PAGE = 1000  # names in one S3 listing request
 
 Item = StorageMigrationItem
+# The run's fields a backup's progress changes (``_set_state``).
+PROGRESS = [
+    "backups_done",
+    "objects_copied",
+    "objects_skipped",
+    "bytes_copied",
+    "seconds",
+    "errors",
+]
 Progress = Callable[[StorageMigration], None]
 
 
@@ -164,7 +188,9 @@ def _start_or_resume(
 
     A run is unfinished when its worker died or it failed with backups still
     pending or copied but not yet done; the migration lock, held here, means
-    no live run exists.
+    no live run exists. A resumed run takes this call's ``delete_source`` for
+    all its backups: with it, the sources of those it switched before without
+    it are deleted too; without it, sources not yet deleted are kept.
     """
     running = StorageMigration.objects.filter(status=StorageMigration.Status.RUNNING)
     for run in liveness.dead(running):
@@ -184,8 +210,17 @@ def _start_or_resume(
         run.status = StorageMigration.Status.RUNNING
         run.finished_at = None
         run.worker, run.heartbeat_at = locks.this_holder(), timezone.now()
-        run.delete_source = delete_source
-        run.save()
+        with transaction.atomic():
+            if delete_source and not run.delete_source:
+                # The backups it switched before are done but keep their sources.
+                placed = Backup.objects.filter(
+                    storage=alias, status=Backup.Status.COMPLETED
+                )
+                run.items.filter(
+                    state=Item.State.DONE, backup_id__in=placed.values("id")
+                ).update(state=Item.State.SWITCHED)
+            run.delete_source = delete_source
+            run.save()
         logger.info("storage migration %s resumed", run.pk)
         return run
     return StorageMigration.objects.create(
@@ -211,26 +246,23 @@ def _run(run: StorageMigration, *, progress: Progress | None) -> None:
         status__in=[Backup.Status.RUNNING, Backup.Status.PENDING]
     )
     if not writing.exists():  # else the partials may be a running backup's
-        for prefix in ("archives", COPY_PREFIX.rstrip("/")):
-            target.remove_partials(prefix)  # left by a killed run
+        target.remove_partials("archives", COPY_PREFIX.rstrip("/"))  # a killed run's
     _plan(run)
     items = list(
         run.items.exclude(state__in=[Item.State.DONE, Item.State.FAILED]).order_by("pk")
     )
-    one_large = threading.Semaphore(1)
     lanes = ThreadPoolExecutor(max_workers=COPY_LANES)
     stopwatch = _Stopwatch()
     try:
-        copies = {
-            item.pk: lanes.submit(
-                _copy_in_lane, backup, object_store(item.source), target, one_large
-            )
-            for item in items
-            if item.state == Item.State.PENDING
-            and (backup := _movable(item)) is not None
-        }
+        copying = _start_copies(items, target, lanes)
+        waiting = set(copying.values())
         for item in items:
-            _migrate_item(run, item, target, copies.get(item.pk), stopwatch)
+            if item not in waiting:
+                _finish_uncopied(run, item, target)
+                if progress:
+                    progress(run)
+        for copy in as_completed(copying):
+            _switch(run, copying[copy], target, copy, stopwatch)
             if progress:
                 progress(run)
     finally:
@@ -278,16 +310,54 @@ def _movable(item: Item) -> Backup | None:
     return backup
 
 
+def _start_copies(
+    items: list[Item], target: ObjectStore, lanes: ThreadPoolExecutor
+) -> dict[Future, Item]:
+    """Start step 1 for each pending item whose backup is still movable."""
+    movable = [
+        (item, backup)
+        for item in items
+        if item.state == Item.State.PENDING and (backup := _movable(item)) is not None
+    ]
+    held = _archives_held(target, [backup.object_key for _, backup in movable])
+    one_large = threading.Semaphore(1)
+    return {
+        lanes.submit(
+            _copy_in_lane, backup, object_store(item.source), target, held, one_large
+        ): item
+        for item, backup in movable
+    }
+
+
+def _archives_held(target: ObjectStore, keys: list[str]) -> Callable[[str], bool]:
+    """Return a test of whether ``target`` holds an archive (one of ``keys``).
+
+    Asked once, in a listing of the archives' prefix, before their copies
+    start; while the run holds the migration lock no one else writes these
+    names. A target holding more than ``LISTED_PER_ARCHIVE`` objects there
+    per archive to copy is asked for each archive instead (a HEAD on S3).
+    """
+    most = max(LISTING_PAGE, LISTED_PER_ARCHIVE * len(keys))
+    held: set[str] = set()
+    for prefix in {key.rpartition("/")[0] for key in keys}:
+        names = target.list_at_most(f"{prefix}/" if prefix else "", most)
+        if names is None:
+            return target.exists
+        held.update(names)
+    return held.__contains__
+
+
 def _copy_in_lane(
     backup: Backup,
     source: ObjectStore,
     target: ObjectStore,
+    held: Callable[[str], bool],
     one_large: threading.Semaphore,
 ) -> dict[str, bool]:
     """Step 1 in a copy lane: ``_copy_backup``, one large archive at a time."""
     large = backup.stored_bytes > SMALL_OBJECT
     with one_large if large else contextlib.nullcontext():
-        return _copy_backup(backup, source, target)
+        return _copy_backup(backup, source, target, held)
 
 
 class _Stopwatch:
@@ -302,51 +372,62 @@ class _Stopwatch:
         return lap
 
 
-def _migrate_item(
+def _finish_uncopied(run: StorageMigration, item: Item, target: ObjectStore) -> None:
+    """Finish an item whose copy was not started (steps 2 and 3 as far as due).
+
+    That is one already switched by an earlier run (its source is deleted now
+    with ``delete_source``), or one whose backup is no longer movable.
+    """
+    if item.state == Item.State.PENDING:
+        # Expired, deleted or moved by someone else while the run was dead:
+        # a copy a killed run left at the target is nobody's.
+        backup = Backup.objects.filter(pk=item.backup_id).first()
+        _remove_unplaced_copy(run, item, backup, target)
+        _set_state(run, item, Item.State.DONE)
+    elif item.state == Item.State.SWITCHED:
+        _finish_switched(run, item)
+
+
+def _switch(
     run: StorageMigration,
     item: Item,
     target: ObjectStore,
-    copy: Future | None,
+    copy: Future,
     stopwatch: _Stopwatch,
 ) -> None:
-    """Finish ``item``: wait for its ``copy`` (step 1), switch, delete the source.
-
-    ``copy`` is None for an item whose copy was not started: one already
-    switched by an earlier run, or one whose backup is no longer movable.
-    """
-    if item.state == Item.State.PENDING:
-        if copy is None:
-            # Expired, deleted or moved by someone else while the run was dead:
-            # a copy a killed run left at the target is nobody's.
-            backup = Backup.objects.filter(pk=item.backup_id).first()
-            _remove_unplaced_copy(run, item, backup, target)
-            _set_state(run, item, Item.State.DONE)
-            return
-        try:
-            copied = copy.result()
-        except BackupError as exc:
-            run.seconds += stopwatch.lap()
-            _fail(run, item, str(exc))
-            return
-        with transaction.atomic():
-            switched = Backup.objects.filter(
-                pk=item.backup_id, storage=item.source, status=Backup.Status.COMPLETED
-            ).update(storage=run.target)
-            run.objects_copied += sum(copied.values())
-            run.objects_skipped += len(copied) - sum(copied.values())
-            run.bytes_copied += item.bytes if copied[item.object_key] else 0
-            run.seconds += stopwatch.lap()
-            # Not switched (the backup left the catalog meanwhile): its
-            # source is not this run's to delete, and its copy is nobody's.
-            _set_state(run, item, Item.State.SWITCHED if switched else Item.State.DONE)
-        if not switched:
-            _remove_unplaced_copy(
-                run, item, Backup.objects.filter(pk=item.backup_id).first(), target
-            )
+    """Steps 2 and 3 for ``item``, whose ``copy`` (step 1) has ended."""
+    try:
+        copied = copy.result()
+    except BackupError as exc:
+        run.seconds += stopwatch.lap()
+        _fail(run, item, str(exc))
+        return
+    with transaction.atomic():
+        switched = Backup.objects.filter(
+            pk=item.backup_id, storage=item.source, status=Backup.Status.COMPLETED
+        ).update(storage=run.target)
+        run.objects_copied += sum(copied.values())
+        run.objects_skipped += len(copied) - sum(copied.values())
+        run.bytes_copied += item.bytes if copied[item.object_key] else 0
+        run.seconds += stopwatch.lap()
+        # Not switched (the backup left the catalog meanwhile): its
+        # source is not this run's to delete, and its copy is nobody's.
+        # SWITCHED says that the source is still to be deleted.
+        deleting = switched and run.delete_source
+        _set_state(run, item, Item.State.SWITCHED if deleting else Item.State.DONE)
+    if not switched:
+        _remove_unplaced_copy(
+            run, item, Backup.objects.filter(pk=item.backup_id).first(), target
+        )
     if item.state == Item.State.SWITCHED:
-        if run.delete_source:
-            _delete_source(object_store(item.source), item.object_key)
-        _set_state(run, item, Item.State.DONE)
+        _finish_switched(run, item)
+
+
+def _finish_switched(run: StorageMigration, item: Item) -> None:
+    """Step 3: with ``delete_source``, delete a switched item's source."""
+    if run.delete_source:
+        _delete_source(object_store(item.source), item.object_key)
+    _set_state(run, item, Item.State.DONE)
 
 
 def _remove_unplaced_copy(
@@ -362,13 +443,18 @@ def _remove_unplaced_copy(
 
 
 def _set_state(run: StorageMigration, item: Item, state: str) -> None:
+    """Record ``item``'s new state and the run's progress in one transaction.
+
+    ``backups_done`` counts the items switched or done: it changes only when
+    an item leaves PENDING for one of them. The run's other fields are left
+    alone (``heartbeat_at`` is another thread's).
+    """
     with transaction.atomic():
+        if item.state == Item.State.PENDING and state != Item.State.FAILED:
+            run.backups_done += 1
         item.state = state
         item.save(update_fields=["state", "error"])
-        run.backups_done = run.items.filter(
-            state__in=[Item.State.DONE, Item.State.SWITCHED]
-        ).count()
-        run.save()
+        run.save(update_fields=PROGRESS)
 
 
 def _fail(run: StorageMigration, item: Item, reason: str) -> None:
@@ -379,7 +465,10 @@ def _fail(run: StorageMigration, item: Item, reason: str) -> None:
 
 
 def _copy_backup(
-    backup: Backup, source: ObjectStore, target: ObjectStore
+    backup: Backup,
+    source: ObjectStore,
+    target: ObjectStore,
+    held: Callable[[str], bool],
 ) -> dict[str, bool]:
     """Copy the archive and both sidecar copies at once; say which were copied.
 
@@ -389,7 +478,7 @@ def _copy_backup(
     """
     names = sidecar_names(backup.object_key)
     with ThreadPoolExecutor(max_workers=1 + len(names)) as pool:
-        archive = pool.submit(_copy_archive, backup, source, target)
+        archive = pool.submit(_copy_archive, backup, source, target, held)
         sidecars = {
             name: pool.submit(_copy_small, name, source, target) for name in names
         }
@@ -403,15 +492,25 @@ def _copy_backup(
     return copied
 
 
-def _copy_archive(backup: Backup, source: ObjectStore, target: ObjectStore) -> bool:
-    """Copy the archive unless the target holds it intact; True if copied."""
+def _copy_archive(
+    backup: Backup,
+    source: ObjectStore,
+    target: ObjectStore,
+    held: Callable[[str], bool],
+) -> bool:
+    """Copy the archive unless the target holds it intact; True if copied.
+
+    ``held`` says whether the target has an object of the archive's name;
+    such an object is read back and skipped only if it has the catalog's
+    SHA-256, else copied over.
+    """
     key, expected = backup.object_key, backup.sha256
     if not expected:
         raise BackupError(
             f"backup {backup.id} has no checksum in the catalog; run "
             "verify_backup on it, or list_backups --from-storage --rebuild-catalog"
         )
-    if target.exists(key) and sha256_of(target, key) == expected:
+    if held(key) and sha256_of(target, key) == expected:
         return False
     corrupted = ArchiveCorrupted(
         f"{key} in storage {backup.storage!r} does not match the catalog's "

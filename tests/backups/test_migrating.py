@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -68,6 +69,22 @@ def stored_objects(alias: str, backup_ids: list[str]) -> dict[str, bytes]:
             if store.exists(name):
                 found[name] = store.get(name)
     return found
+
+
+@contextlib.contextmanager
+def s3_requests(alias: str = "backups-s3"):
+    """Record the requests store ``alias`` sends: (operation, object name)."""
+    sent: list[tuple[str, str]] = []
+
+    def record(model, params, **kwargs) -> None:
+        sent.append((model.name, params.get("Key", "").removeprefix("backups/")))
+
+    events = object_store(alias)._client.meta.events
+    events.register("before-parameter-build.s3", record)
+    try:
+        yield sent
+    finally:
+        events.unregister("before-parameter-build.s3", record)
 
 
 def test_file_to_s3_and_back_then_restore_from_s3_alone(s3_target, world, scratch):  # noqa: F811
@@ -471,13 +488,12 @@ class _Killed(BaseException):
     """Stops a migration between two backups, as a kill would."""
 
 
-def test_a_resumed_run_removes_the_copy_of_a_backup_expired_meanwhile(s3_target, world):
-    import subprocess
-    import sys
-
+def test_a_resumed_run_removes_the_copy_of_a_backup_expired_meanwhile(
+    s3_target, world, monkeypatch
+):
     from backups.services import expire_backup
-    from talowa_admin import liveness
 
+    monkeypatch.setattr(migrating, "COPY_LANES", 1)  # the full is switched first
     full, incremental = a_chain(world)
 
     def kill_after_the_full(run: StorageMigration) -> None:
@@ -491,10 +507,7 @@ def test_a_resumed_run_removes_the_copy_of_a_backup_expired_meanwhile(s3_target,
 
     with pytest.raises(_Killed):
         migrating.migrate_backups(to="s3", progress=kill_after_the_full)
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    # The run's process is gone (its lock with it, as the lock's row is).
-    StorageMigration.objects.update(worker=f"{liveness.HOST}:{gone.pid}")
+    the_run_died()
     # While the run is dead, the incremental expires: from the files, where
     # the catalog places it.
     expire_backup(Backup.objects.get(pk=incremental))
@@ -506,3 +519,170 @@ def test_a_resumed_run_removes_the_copy_of_a_backup_expired_meanwhile(s3_target,
     assert Backup.objects.get(pk=incremental).status == "expired"
     assert stored_objects("backups-s3", [incremental]) == {}  # nothing left behind
     assert Backup.objects.get(pk=full).storage == "backups-s3"
+
+
+def the_run_died() -> None:
+    """Make the migration runs' process one that is gone, as after a kill.
+
+    Its lock went with it, as the lock's row does.
+    """
+    import subprocess
+    import sys
+
+    from talowa_admin import liveness
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    StorageMigration.objects.update(worker=f"{liveness.HOST}:{gone.pid}")
+
+
+def test_each_backup_is_switched_as_soon_as_its_own_copy_is_done(
+    s3_target, world, monkeypatch
+):
+    full, incremental = a_chain(world)
+    incremental_switched = threading.Event()
+    waited = []
+    copy_backup = migrating._copy_backup
+
+    def full_copied_slowly(backup, *args, **kwargs):
+        if backup.id == full:  # as a large archive takes longer
+            waited.append(incremental_switched.wait(timeout=5))
+        return copy_backup(backup, *args, **kwargs)
+
+    def progress(run: StorageMigration) -> None:
+        if Backup.objects.get(pk=incremental).storage == "backups-s3":
+            incremental_switched.set()
+
+    monkeypatch.setattr(migrating, "_copy_backup", full_copied_slowly)
+
+    result = migrating.migrate_backups(to="s3", progress=progress)
+
+    assert result["status"] == "completed"
+    assert waited == [True]  # switched while the full was still copying
+    assert set(Backup.objects.values_list("storage", flat=True)) == {"backups-s3"}
+
+
+def test_without_delete_source_each_backup_is_recorded_once(s3_target, world):
+    from django.test.utils import CaptureQueriesContext
+
+    ids = a_chain(world)
+
+    with CaptureQueriesContext(connection) as queries:
+        result = migrate("--to", "s3")
+
+    assert (result["status"], result["backups_done"]) == ("completed", len(ids))
+    item_writes = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith("UPDATE")
+        and "backups_storagemigrationitem" in query["sql"]
+    ]
+    assert len(item_writes) == len(ids)  # pending to done: nothing to resume
+
+
+def test_a_run_started_with_delete_source_and_resumed_without_keeps_the_sources(
+    s3_target, world, monkeypatch
+):
+    ids = a_chain(world)
+    originals = stored_objects("backups", ids)
+
+    def killed(*args) -> None:  # after a switch, before its source's deletion
+        raise _Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(migrating, "_delete_source", killed)
+        with pytest.raises(_Killed):
+            migrating.migrate_backups(to="s3", delete_source=True)
+    assert StorageMigration.objects.get().items.filter(state="switched").count() == 1
+    the_run_died()
+
+    result = migrate("--to", "s3")
+
+    assert (result["status"], result["resumed"]) == ("completed", 1)
+    assert result["delete_source"] is False
+    assert set(Backup.objects.values_list("storage", flat=True)) == {"backups-s3"}
+    assert stored_objects("backups-s3", ids) == originals
+    assert stored_objects("backups-file", ids) == originals
+
+
+def test_a_run_started_without_delete_source_and_resumed_with_deletes_every_source(
+    s3_target, world
+):
+    ids = a_chain(world)
+    originals = stored_objects("backups", ids)
+
+    def kill_after_the_first(run: StorageMigration) -> None:
+        raise _Killed
+
+    with pytest.raises(_Killed):
+        migrating.migrate_backups(to="s3", progress=kill_after_the_first)
+    assert StorageMigration.objects.get().items.filter(state="done").count() == 1
+    the_run_died()
+
+    result = migrate("--to", "s3", "--delete-source")
+
+    assert (result["status"], result["resumed"]) == ("completed", 1)
+    assert result["delete_source"] is True
+    assert set(Backup.objects.values_list("storage", flat=True)) == {"backups-s3"}
+    assert stored_objects("backups-s3", ids) == originals
+    assert stored_objects("backups-file", ids) == {}
+
+
+def test_the_target_is_asked_once_which_archives_it_holds(s3_target, world):
+    ids = a_chain(world)
+
+    with s3_requests() as sent:
+        result = migrate("--to", "s3")
+
+    assert (result["status"], result["objects_copied"]) == ("completed", 3 * len(ids))
+    operations = [operation for operation, _name in sent]
+    assert operations.count("ListMultipartUploads") == 1  # a killed run's partials
+    assert operations.count("ListObjectsV2") == 1
+    assert "HeadObject" not in operations
+
+
+@pytest.mark.parametrize("asked", ["in one listing", "for each archive"])
+def test_an_archive_already_at_the_target_is_read_back_before_it_is_skipped(
+    s3_target, world, monkeypatch, asked
+):
+    if asked == "for each archive":  # a target holding many other objects
+        monkeypatch.setattr(migrating, "LISTING_PAGE", 1)
+        monkeypatch.setattr(migrating, "LISTED_PER_ARCHIVE", 1)
+    ids = a_chain(world)
+    originals = stored_objects("backups", ids)
+    intact, damaged = (f"archives/{backup_id}.tbk" for backup_id in ids)
+    target = object_store("backups-s3")
+    target.put(intact, originals[intact])
+    target.put(damaged, originals[damaged][:-1] + b"?")
+    target.put("archives/unrelated.tbk", b"someone else's")
+
+    with s3_requests() as sent:
+        result = migrate("--to", "s3")
+
+    assert result["status"] == "completed"
+    assert (result["objects_copied"], result["objects_skipped"]) == (5, 1)
+    assert stored_objects("backups-s3", ids) == originals
+    assert ("GetObject", intact) in sent  # verified, not believed
+    heads = {name for operation, name in sent if operation == "HeadObject"}
+    assert heads == (set() if asked == "in one listing" else {intact, damaged})
+
+
+def test_progress_leaves_the_heartbeat_to_its_thread(s3_target, world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    a_chain(world)
+    beat = timezone.now() + timedelta(hours=1)
+    seen = []
+
+    def progress(run: StorageMigration) -> None:
+        # As the heartbeat thread does, on its own connection.
+        if not seen:
+            StorageMigration.objects.filter(pk=run.pk).update(heartbeat_at=beat)
+        seen.append(StorageMigration.objects.get(pk=run.pk).heartbeat_at)
+
+    result = migrating.migrate_backups(to="s3", progress=progress)
+
+    assert (result["status"], result["backups_done"]) == ("completed", 2)
+    assert seen == [beat, beat]  # the second backup's progress kept the beat

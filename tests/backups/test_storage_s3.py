@@ -251,3 +251,30 @@ def make_client(endpoint: str):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def test_a_listing_of_at_most_some_names_gives_up_beyond_them(s3_backups):
+    store = object_store()
+    for name in ("archives/b2.tbk", "archives/b1.tbk", "sidecar-copies/b1.key"):
+        store.put(name, b"x")
+
+    assert store.list_at_most("archives/", 2) == ["archives/b1.tbk", "archives/b2.tbk"]
+    assert store.list_at_most("archives/", 1) is None
+    assert store.list_at_most("missing/", 0) == []
+
+
+def test_partials_under_several_prefixes_are_removed_in_one_listing(s3_backups):
+    store = object_store()
+    client = make_client(s3_backups)
+    for name in ("archives/b1.tbk", "sidecar-copies/b1.key", "staging/b1.tbk"):
+        client.create_multipart_upload(Bucket=BUCKET, Key=f"backups/{name}")
+    listings = []
+    store._client.meta.events.register(
+        "before-call.s3.ListMultipartUploads", lambda **kwargs: listings.append(1)
+    )
+
+    assert store.remove_partials("archives", "sidecar-copies") == 2
+
+    assert len(listings) == 1
+    left = client.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
+    assert [upload["Key"] for upload in left] == ["backups/staging/b1.tbk"]
