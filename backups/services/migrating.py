@@ -14,7 +14,9 @@ Invariants:
   sidecar copies read back equal to the source's, byte for byte; the switch
   and the item's state change commit together.
 - A source object is deleted only with ``delete_source`` and only after the
-  switch; two aliases of one place never count as source and target. An
+  switch; two aliases of one place never count as source and target. The
+  sources an earlier run kept (``sources_left``) are deleted by a later run
+  with ``delete_source`` only once the target's copy reads back intact. An
   item is SWITCHED from its switch until its source is deleted, so a killed
   run resumes the deletion; without ``delete_source`` the switch makes it
   DONE. A resumed run applies the resuming call's ``delete_source`` to every
@@ -165,6 +167,7 @@ def migrate_backups(
 
 def _preview(alias: str, *, to: str, delete_source: bool, actor: Any) -> dict:
     moving = backups_to_move(alias)
+    left = sources_left(alias) if delete_source else []
     result = {
         "dry_run": True,
         "target": alias,
@@ -172,6 +175,8 @@ def _preview(alias: str, *, to: str, delete_source: bool, actor: Any) -> dict:
         "backups": [b.id for b in moving],
         "backups_total": len(moving),
         "bytes_total": sum(b.stored_bytes for b in moving),
+        # Moved here before without --delete-source: their sources go too.
+        "sources_left": [item.backup_id for item in left],
     }
     record_audit_event(
         actor=actor,
@@ -280,9 +285,13 @@ def _run(run: StorageMigration, *, progress: Progress | None) -> None:
 
 
 def _plan(run: StorageMigration) -> None:
-    """Add an item for every backup still to move; total the run's work."""
+    """Add an item for every backup still to move; total the run's work.
+
+    With ``delete_source``, also an item, already switched, for every backup
+    an earlier run moved here without deleting its source (``sources_left``).
+    """
     known = set(run.items.values_list("backup_id", flat=True))
-    Item.objects.bulk_create(
+    to_move = [
         Item(
             run=run,
             backup_id=backup.id,
@@ -292,10 +301,53 @@ def _plan(run: StorageMigration) -> None:
         )
         for backup in backups_to_move(run.target)
         if backup.id not in known
-    )
+    ]
+    left = [
+        Item(
+            run=run,
+            backup_id=earlier.backup_id,
+            source=earlier.source,
+            object_key=earlier.object_key,
+            state=Item.State.SWITCHED,
+        )
+        for earlier in (sources_left(run.target) if run.delete_source else [])
+        if earlier.backup_id not in known
+    ]
+    Item.objects.bulk_create([*to_move, *left])
     run.backups_total = run.items.count()
+    run.backups_done += len(left)  # switched already (``_set_state``)
     run.bytes_total = sum(run.items.values_list("bytes", flat=True))
-    run.save(update_fields=["backups_total", "bytes_total"])
+    run.save(update_fields=["backups_total", "backups_done", "bytes_total"])
+
+
+def sources_left(alias: str) -> list[Item]:
+    """Return the items of earlier runs to ``alias`` whose sources were kept.
+
+    For each backup the catalog places at ``alias``: its newest item done by
+    a run to ``alias``, when that run did not delete sources and its source
+    is another place. Its source objects are still there, for a later run
+    with ``delete_source`` to delete once the target's copy reads back
+    intact (``_finish_uncopied``).
+    """
+    placed = Backup.objects.filter(storage=alias, status=Backup.Status.COMPLETED)
+    done = (
+        Item.objects.filter(
+            run__target=alias,
+            state=Item.State.DONE,
+            backup_id__in=placed.values("id"),
+        )
+        .select_related("run")
+        .order_by("-pk")
+    )
+    newest: dict[str, Item] = {}
+    for item in done:
+        newest.setdefault(item.backup_id, item)
+    target = place_of(alias)
+    return [
+        item
+        for item in newest.values()
+        if not item.run.delete_source and place_of(item.source) != target
+    ]
 
 
 def _movable(item: Item) -> Backup | None:
@@ -375,8 +427,10 @@ class _Stopwatch:
 def _finish_uncopied(run: StorageMigration, item: Item, target: ObjectStore) -> None:
     """Finish an item whose copy was not started (steps 2 and 3 as far as due).
 
-    That is one already switched by an earlier run (its source is deleted now
-    with ``delete_source``), or one whose backup is no longer movable.
+    That is one already switched by this run before it was killed or by an
+    earlier run (its source is deleted now with ``delete_source``, once the
+    target's copy reads back intact), or one whose backup is no longer
+    movable.
     """
     if item.state == Item.State.PENDING:
         # Expired, deleted or moved by someone else while the run was dead:
@@ -385,7 +439,44 @@ def _finish_uncopied(run: StorageMigration, item: Item, target: ObjectStore) -> 
         _remove_unplaced_copy(run, item, backup, target)
         _set_state(run, item, Item.State.DONE)
     elif item.state == Item.State.SWITCHED:
-        _finish_switched(run, item)
+        problem = run.delete_source and _target_copy_problem(item, target)
+        if problem:
+            _fail(run, item, problem)
+        else:
+            _finish_switched(run, item)
+
+
+def _target_copy_problem(item: Item, target: ObjectStore) -> str | None:
+    """Say why ``item``'s source must stay, or None if it may be deleted.
+
+    It may when the catalog no longer holds the backup (the source is an
+    orphan), or when the target holds the backup's archive with the
+    catalog's SHA-256 and every sidecar copy the source holds.
+    """
+    backup = Backup.objects.filter(
+        pk=item.backup_id, status=Backup.Status.COMPLETED
+    ).first()
+    if backup is None:
+        return None
+    kept = "its source is kept"
+    if place_of(backup.storage) != place_of(target.alias):
+        return f"the catalog places {backup.id} in {backup.storage!r}: {kept}"
+    source = object_store(item.source)
+    missing = [
+        name
+        for name in sidecar_names(item.object_key)
+        if not target.exists(name) and source.exists(name)
+    ]
+    if not target.exists(item.object_key):
+        missing.insert(0, item.object_key)
+    if missing:
+        return f"{', '.join(missing)} missing at the target: {kept}"
+    if sha256_of(target, item.object_key) != backup.sha256:
+        return (
+            f"the target's copy of {item.object_key} does not match the catalog's "
+            f"SHA-256: {kept}; verify_backup {backup.id} says what is damaged"
+        )
+    return None
 
 
 def _switch(
@@ -452,6 +543,8 @@ def _set_state(run: StorageMigration, item: Item, state: str) -> None:
     with transaction.atomic():
         if item.state == Item.State.PENDING and state != Item.State.FAILED:
             run.backups_done += 1
+        elif item.state == Item.State.SWITCHED and state == Item.State.FAILED:
+            run.backups_done -= 1  # its source could not be deleted
         item.state = state
         item.save(update_fields=["state", "error"])
         run.save(update_fields=PROGRESS)

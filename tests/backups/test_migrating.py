@@ -686,3 +686,51 @@ def test_progress_leaves_the_heartbeat_to_its_thread(s3_target, world):
 
     assert (result["status"], result["backups_done"]) == ("completed", 2)
     assert seen == [beat, beat]  # the second backup's progress kept the beat
+
+
+def test_a_later_run_with_delete_source_deletes_the_sources_a_completed_run_kept(
+    s3_target, world
+):
+    ids = a_chain(world)
+    originals = stored_objects("backups", ids)
+    first = migrate("--to", "s3")
+    assert stored_objects("backups-file", ids) == originals  # copied, kept
+    # The operator checks the target, then asks for the sources to go.
+    preview = migrate("--to", "s3", "--delete-source", "--dry-run")
+    assert preview["backups_total"] == 0
+    assert sorted(preview["sources_left"]) == sorted(ids)
+    assert stored_objects("backups-file", ids) == originals  # a preview
+
+    second = migrate("--to", "s3", "--delete-source")
+
+    assert second["run"] != first["run"] and second["status"] == "completed"
+    assert (second["backups_total"], second["backups_done"]) == (2, 2)
+    assert second["objects_copied"] == 0
+    assert stored_objects("backups-file", ids) == {}
+    assert stored_objects("backups-s3", ids) == originals
+    assert set(Backup.objects.values_list("storage", flat=True)) == {"backups-s3"}
+    # Nothing is left to delete: a third run has no work.
+    third = migrate("--to", "s3", "--delete-source")
+    assert third["backups_total"] == 0
+
+
+def test_a_kept_source_whose_target_copy_is_damaged_is_not_deleted(s3_target, world):
+    ids = a_chain(world)
+    originals = stored_objects("backups", ids)
+    migrate("--to", "s3")
+    full = Backup.objects.get(pk=ids[0])
+    target = object_store("backups-s3")
+    target.put(full.object_key, b"damaged at the target")
+
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="completed with errors"):
+        call_command(
+            "migrate_backups", "--to", "s3", "--delete-source", "--json", stdout=out
+        )
+
+    run = StorageMigration.objects.latest("pk")
+    assert run.status == "completed_with_errors" and run.backups_done == 1
+    [error] = run.errors
+    assert error["backup"] == ids[0] and "does not match" in error["error"]
+    kept = stored_objects("backups-file", ids)
+    assert kept == {k: v for k, v in originals.items() if ids[0] in k}

@@ -33,7 +33,11 @@ class Command(TalowaCommand):
         parser.add_argument(
             "--delete-source",
             action="store_true",
-            help="Delete each source object once its copy is verified and switched.",
+            help=(
+                "Delete each source object once its copy is verified and "
+                "switched; also the sources an earlier run to the same target "
+                "kept, once the target's copy reads back intact."
+            ),
         )
 
     def handle(self, *args, **options):
@@ -54,7 +58,13 @@ class Command(TalowaCommand):
                 result,
                 f"Would copy {result['backups_total']} backup(s), "
                 f"{filesizeformat(result['bytes_total'])}, to {result['target']}"
-                + (" and delete the sources." if result["delete_source"] else "."),
+                + (" and delete the sources" if result["delete_source"] else "")
+                + (
+                    f", and delete the sources of {len(result['sources_left'])} "
+                    "backup(s) moved there before."
+                    if result["sources_left"]
+                    else "."
+                ),
             )
             return
         self.emit(result, *self._lines(result))
