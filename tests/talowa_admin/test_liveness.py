@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -26,6 +30,34 @@ def ended_process() -> str:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return f"{HOST}:{child.pid}"
+
+
+@contextlib.contextmanager
+def killed_child(data_dir, script: str, *args: str) -> Iterator[subprocess.Popen]:
+    """Run ``script`` in a Django child process; SIGKILL it when the block ends."""
+    from tests.backups.test_backup_faults import child_env
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        cwd=Path(__file__).resolve().parents[2],
+        env=child_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield child
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+
+
+def wait_until(child: subprocess.Popen, done: Callable[[], bool], why: str) -> None:
+    """Wait up to a minute for ``done()`` while ``child`` runs; else fail: ``why``."""
+    deadline = time.monotonic() + 60
+    while not done():
+        assert child.poll() is None, child.stderr.read()
+        assert time.monotonic() < deadline, why
+        time.sleep(0.05)
 
 
 def test_a_worker_of_this_host_lives_as_long_as_its_process(settings):
@@ -181,8 +213,6 @@ def test_a_heartbeat_renews_while_its_block_runs(monkeypatch, make_user):
 def test_a_schedule_run_whose_worker_was_killed_is_failed_by_its_readers(
     admin_client, data_dir
 ):
-    import signal
-
     from backups.models import BackupSchedule, BackupScheduleRun
 
     schedule = BackupSchedule.objects.create(name="hourly", kind="hours", every=1)
@@ -255,37 +285,21 @@ run_backup_schedule(schedule_id=int(sys.argv[1]), slot="2026-01-01T00:00:00+00:0
 @pytest.mark.postgres
 @pytest.mark.usefixtures("world")
 def test_a_killed_scheduled_run_is_failed_and_the_next_run_succeeds(data_dir):
-    import signal
-    from pathlib import Path
-
     from backups.models import BackupScheduleRun
     from backups.services import create_backup_schedule
     from backups.services.scheduling import run_backup_schedule
-    from tests.backups.test_backup_faults import child_env
 
     schedule_id = create_backup_schedule(
         schedule_name="Hourly", interval=timedelta(hours=1)
     )
-    child = subprocess.Popen(
-        [sys.executable, "-c", SLOW_SCHEDULED_RUN, str(schedule_id)],
-        cwd=Path(__file__).resolve().parents[2],
-        env=child_env(data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not Backup.objects.filter(status="running").exists():
-            assert child.poll() is None, child.stderr.read()
-            assert time.monotonic() < deadline, "the scheduled backup never started"
-            time.sleep(0.05)
+    with killed_child(data_dir, SLOW_SCHEDULED_RUN, str(schedule_id)) as child:
+        wait_until(
+            child,
+            Backup.objects.filter(status="running").exists,
+            "the scheduled backup never started",
+        )
         run = BackupScheduleRun.objects.get()
         assert (run.result, run.worker) == ("running", f"{HOST}:{child.pid}")
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-    finally:
-        child.kill()
-        child.wait()
 
     done = run_backup_schedule(schedule_id=schedule_id)  # the next slot
 
@@ -326,37 +340,17 @@ maintenance.perform_system_maintenance(dry_run=True)
 def test_a_killed_drill_or_maintenance_run_is_failed_on_the_dashboard(
     script, model, done_steps, admin_client, data_dir
 ):
-    import signal
-    from pathlib import Path
-
-    from tests.backups.test_backup_faults import child_env
-
-    child = subprocess.Popen(
-        [sys.executable, "-c", script],
-        cwd=Path(__file__).resolve().parents[2],
-        env=child_env(data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
+    with killed_child(data_dir, script) as child:
         # Held up: the drill in its restore, the maintenance in its third step.
-        while not model.objects.filter(
+        held_up = model.objects.filter(
             status="running",
             **({"steps__has_key": done_steps[-1]} if done_steps else {}),
-        ).exists():
-            assert child.poll() is None, child.stderr.read()
-            assert time.monotonic() < deadline, "the job never got under way"
-            time.sleep(0.05)
+        )
+        wait_until(child, held_up.exists, "the job never got under way")
         run = model.objects.get()
         assert run.worker == f"{HOST}:{child.pid}"
         page = admin_client.get(reverse("admin:index")).content.decode()
         assert "Running</span>" in page  # under way while its worker lives
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-    finally:
-        child.kill()
-        child.wait()
 
     page = admin_client.get(reverse("admin:index")).content.decode()
 
