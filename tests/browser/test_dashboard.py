@@ -113,3 +113,40 @@ def test_the_live_parts_refresh_while_a_backup_runs_and_stop_after(
     expect(page.locator("#dashboard-live")).to_have_attribute("data-running", "false")
     row = page.locator(f'#dash-recent tr[data-backup="{backup.id}"]')
     expect(row.locator(".badge")).to_have_text("Completed")
+
+
+def test_a_recovery_admin_runs_maintenance_and_a_drill_and_reads_their_reports(
+    page: Page, live_server, role_user, world, sync_tasks
+):
+    create_full_backup()
+    log_in(page, live_server, role_user(RECOVERY_ADMIN))
+
+    page.get_by_role("button", name="Run maintenance").click()
+    expect(page.locator("#dashboard-message")).to_contain_text("Maintenance runs")
+    page.get_by_role("button", name="Run a restore drill").click()
+    expect(page.locator("#dashboard-message")).to_contain_text("drill")
+
+    # Maintenance runs, from the list of admin pages, then the newest run.
+    page.get_by_role("link", name="All admin pages").click()
+    page.get_by_role("link", name="Maintenance runs").click()
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)
+    expect(page.locator("#result_list .field-steps_summary")).to_have_text(
+        "4 completed"
+    )
+    page.locator("#result_list tbody tr th a").first.click()
+    for step in ("Cleanup expired backups", "Optimize storage"):
+        expect(page.get_by_role("rowheader", name=step, exact=True)).to_be_visible()
+    expect(page.locator("body")).not_to_contain_text('{"')
+
+    # The drill's report: its chain and every table compared, equal.
+    page.goto(f"{live_server.url}/admin/recovery/restoredrill/")
+    page.locator("#result_list tbody tr th a").first.click()
+    expect(page.locator(".field-status .readonly")).to_have_text("Passed")
+    tables = page.locator("#drill-tables tbody tr")
+    expect(tables.first).to_be_visible()
+    expect(tables.locator(".badge")).to_have_text(["Equal"] * tables.count())
+    page.locator(".field-chain_of_backups a").first.click()
+    # The backup's own page (its id quoted in the address, as the admin does).
+    expect(page.locator(".field-id .readonly").first).to_have_text(
+        Backup.objects.get().pk
+    )
