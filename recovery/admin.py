@@ -14,6 +14,11 @@ retention; the restore archives them again unless the admin ticks "keep"
 run's page follows it step by step. A finished run can be rolled back from
 its pre-restore backup, after a confirmation page of its own.
 
+Restore drills, maintenance runs and health snapshots are records to read:
+every staff role sees them, nobody changes them. A drill's page is its
+report (the chain, each table compared); a drill or maintenance run whose
+worker died is failed as such when its list or page is opened.
+
 Invariants:
 - Opening the page changes nothing and queues nothing: a dry run starts with
   a POST, and so does the restore.
