@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -60,6 +62,34 @@ def child_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def killed_child(
+    env: dict[str, str], script: str, *args: str
+) -> Iterator[subprocess.Popen]:
+    """Run Python ``script`` in a child process; SIGKILL it when the block ends."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield child
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+
+
+def wait_until(child: subprocess.Popen, done: Callable[[], bool], why: str) -> None:
+    """Wait up to a minute for ``done()`` while ``child`` runs; else fail: ``why``."""
+    deadline = time.monotonic() + 60
+    while not done():
+        assert child.poll() is None, child.stderr.read()
+        assert time.monotonic() < deadline, why
+        time.sleep(0.05)
+
+
 def give_the_child_a_database(env: dict[str, str]) -> None:
     """On SQLite, give ``child_env``'s processes a migrated database of their own.
 
@@ -100,21 +130,13 @@ def test_killed_backup_leaves_nothing_that_looks_finished(data_dir, settings):
         "--noinput",
     )
     assert seeded.returncode == 0, seeded.stderr
-    child = subprocess.Popen(
-        [sys.executable, "-c", SLOW_BACKUP],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
     archives = data_dir / "backups" / "archives"
-    deadline = time.monotonic() + 60
-    while not any(PARTIAL_MARKER in p.name for p in archives.glob("*")):
-        assert child.poll() is None, child.stderr.read()
-        assert time.monotonic() < deadline, "the backup never started writing"
-        time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=10)
+    with killed_child(env, SLOW_BACKUP) as child:
+        wait_until(
+            child,
+            lambda: any(PARTIAL_MARKER in p.name for p in archives.glob("*")),
+            "the backup never started writing",
+        )
     finished = [p for p in archives.glob("*") if PARTIAL_MARKER not in p.name]
     assert finished == []
     # The next listing finds the worker's process gone: the backup failed, and

@@ -6,9 +6,6 @@ import hashlib
 import io
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import zipfile
 from datetime import timedelta
@@ -37,6 +34,7 @@ from backups.storage import PARTIAL_MARKER
 from messaging.models import Conversation, Message, Participant
 from talowa_admin.models import AuditEvent
 from tests.backups.conftest import TELUGU
+from tests.backups.test_backup_faults import killed_child, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -390,20 +388,12 @@ def test_a_killed_worker_never_leaves_a_file_to_download(world, data_dir):
         DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
         f"{db['PORT'] or 5432}/{db['NAME']}",
     )
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(job.pk)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while not any(PARTIAL_MARKER in name for name in stored_files(data_dir)):
-        assert child.poll() is None, child.stderr.read().decode()
-        assert time.monotonic() < deadline, "the export never started writing"
-        time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=10)
+    with killed_child(env, CHILD, str(job.pk)) as child:
+        wait_until(
+            child,
+            lambda: any(PARTIAL_MARKER in name for name in stored_files(data_dir)),
+            "the export never started writing",
+        )
 
     assert ExportJob.objects.get(pk=job.pk).worker.endswith(f":{child.pid}")
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -21,6 +18,7 @@ from recovery.models import MaintenanceRun, RecoveryRun, RestoreDrill
 from talowa_admin import liveness
 from talowa_admin.liveness import HOST
 from tests.backups.conftest import world  # noqa: F401
+from tests.backups.test_backup_faults import child_env, killed_child, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,34 +28,6 @@ def ended_process() -> str:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return f"{HOST}:{child.pid}"
-
-
-@contextlib.contextmanager
-def killed_child(data_dir, script: str, *args: str) -> Iterator[subprocess.Popen]:
-    """Run ``script`` in a Django child process; SIGKILL it when the block ends."""
-    from tests.backups.test_backup_faults import child_env
-
-    child = subprocess.Popen(
-        [sys.executable, "-c", script, *args],
-        cwd=Path(__file__).resolve().parents[2],
-        env=child_env(data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        yield child
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-
-
-def wait_until(child: subprocess.Popen, done: Callable[[], bool], why: str) -> None:
-    """Wait up to a minute for ``done()`` while ``child`` runs; else fail: ``why``."""
-    deadline = time.monotonic() + 60
-    while not done():
-        assert child.poll() is None, child.stderr.read()
-        assert time.monotonic() < deadline, why
-        time.sleep(0.05)
 
 
 def test_a_worker_of_this_host_lives_as_long_as_its_process(settings):
@@ -292,7 +262,8 @@ def test_a_killed_scheduled_run_is_failed_and_the_next_run_succeeds(data_dir):
     schedule_id = create_backup_schedule(
         schedule_name="Hourly", interval=timedelta(hours=1)
     )
-    with killed_child(data_dir, SLOW_SCHEDULED_RUN, str(schedule_id)) as child:
+    env = child_env(data_dir)
+    with killed_child(env, SLOW_SCHEDULED_RUN, str(schedule_id)) as child:
         wait_until(
             child,
             Backup.objects.filter(status="running").exists,
@@ -340,7 +311,7 @@ maintenance.perform_system_maintenance(dry_run=True)
 def test_a_killed_drill_or_maintenance_run_is_failed_on_the_dashboard(
     script, model, done_steps, admin_client, data_dir
 ):
-    with killed_child(data_dir, script) as child:
+    with killed_child(child_env(data_dir), script) as child:
         # Held up: the drill in its restore, the maintenance in its third step.
         held_up = model.objects.filter(
             status="running",
